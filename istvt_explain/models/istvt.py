@@ -1,0 +1,146 @@
+"""The ISTVT model family (Zhao et al., IEEE TIFS 2023): blocks live in layers.py, presets in presets.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .backbone import XceptionEntryFlow, load_xception_weights
+from .config import BACKBONE_CHANNELS, ISTVTConfig
+from .layers import ISTVTBlock, SpatialAttention, TemporalAttention
+from .presets import preset_config
+from .weights import CheckpointError, load_checkpoint, read_config
+
+ATTENTION_KINDS = ("temporal", "spatial")
+
+
+class ISTVT(nn.Module):
+    """Xception entry-flow tokens on a (T+1) x (N+1) grid, factorised space-time attention, one logit.
+
+    Input: clips (B, T, 3, H, W), normalised as Xception expects ((x/255 - 0.5) / 0.5).
+    Output: (B,) fake logits when ``num_classes == 1``, else (B, num_classes).
+    """
+
+    def __init__(self, config: ISTVTConfig, device=None, dtype=None) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.config = config
+        dim = config.embed_dim
+        self.backbone = XceptionEntryFlow().to(**{k: v for k, v in factory.items() if v is not None})
+        self.proj = nn.Linear(BACKBONE_CHANNELS, dim, **factory) if config.projects_features else nn.Identity()
+        self.spatial_cls = nn.Parameter(torch.zeros(1, 1, 1, dim, **factory))
+        self.temporal_cls = nn.Parameter(torch.zeros(1, 1, 1, dim, **factory))
+        self.pos_embed = nn.Parameter(torch.zeros(1, config.frames, config.tokens_per_frame, dim, **factory))
+        self.blocks = nn.ModuleList(
+            ISTVTBlock(dim, config.heads, config.dim_head, config.mlp_dim, config.dropout, **factory)
+            for _ in range(config.depth)
+        )
+        self.norm = nn.LayerNorm(dim, **factory)
+        self.head = nn.Sequential(nn.LayerNorm(dim, **factory), nn.Linear(dim, config.num_classes, **factory))
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for p in (self.spatial_cls, self.temporal_cls, self.pos_embed):
+            nn.init.trunc_normal_(p, std=0.02)
+        for name, module in self.named_modules():
+            if name.startswith("backbone"):
+                continue
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    # -- forward ---------------------------------------------------------------------------------
+    def check_clips(self, clips: torch.Tensor) -> None:
+        """Raise ValueError unless ``clips`` is (B, T, 3, H, W) as this model's config says."""
+        c = self.config
+        if clips.dim() != 5:
+            raise ValueError(f"clips must be (B, T, 3, H, W), got shape {tuple(clips.shape)}")
+        _, t, ch, h, w = clips.shape
+        if t != c.frames:
+            raise ValueError(f"model expects {c.frames} frames per clip, got {t}")
+        if ch != 3:
+            raise ValueError(f"clips must have 3 colour channels, got {ch}")
+        if (h, w) != (c.image_size, c.image_size):
+            raise ValueError(f"model expects {c.image_size} x {c.image_size} crops, got {h} x {w}")
+
+    def embed(self, clips: torch.Tensor) -> torch.Tensor:
+        """Clips -> token grid (B, T+1, N+1, D) with class tokens and positional embedding."""
+        self.check_clips(clips)
+        b, t = clips.shape[:2]
+        feats = self.backbone(clips.flatten(0, 1))  # (B*T, 728, g, g)
+        tokens = feats.flatten(2).transpose(1, 2).reshape(b, t, -1, BACKBONE_CHANNELS)
+        tokens = self.proj(tokens)
+        dim = tokens.shape[-1]
+        x = torch.cat([self.spatial_cls.expand(b, t, 1, dim), tokens], dim=2) + self.pos_embed
+        return torch.cat([self.temporal_cls.expand(b, 1, x.shape[2], dim), x], dim=1)
+
+    def forward_features(self, clips: torch.Tensor) -> torch.Tensor:
+        x = self.embed(clips)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def forward_head(self, tokens: torch.Tensor) -> torch.Tensor:
+        logits = self.head(tokens[:, 0, 0])
+        return logits.squeeze(-1) if self.config.num_classes == 1 else logits
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(clips))
+
+    # -- introspection ---------------------------------------------------------------------------
+    def attention_modules(self) -> Iterator[tuple[int, str, TemporalAttention | SpatialAttention]]:
+        """(layer index, "temporal"|"spatial", module) for every attention module, in forward order."""
+        for layer, block in enumerate(self.blocks):
+            yield layer, "temporal", block.attn_t
+            yield layer, "spatial", block.attn_s
+
+    def transformer_parameters(self) -> int:
+        return sum(p.numel() for n, p in self.named_parameters() if not n.startswith("backbone."))
+
+    def backbone_parameters(self) -> int:
+        return sum(p.numel() for p in self.backbone.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def create_model(
+    name: str = "paper",
+    *,
+    weights: str | Path | None = None,
+    backbone_weights: str | Path | None = None,
+    device: str | torch.device | None = None,
+    **overrides,
+) -> ISTVT:
+    """Build a preset ("paper", "small", "tiny") with optional config overrides.
+
+    ``weights`` loads an istvt-explain checkpoint (refused when it was made for
+    another configuration); ``backbone_weights`` loads ImageNet Xception weights
+    (timm ``legacy_xception`` or FaceForensics++ ``xception-b5690688.pth``) into
+    the entry flow.  Both are local paths: nothing is ever downloaded.
+    """
+    model = ISTVT(preset_config(name, **overrides))
+    if backbone_weights is not None:
+        load_xception_weights(model.backbone, backbone_weights)
+    if weights is not None:
+        load_checkpoint(model, weights)
+    if device is not None:
+        model = model.to(device)
+    return model.eval()
+
+
+def load_model(path: str | Path, device: str | torch.device | None = None) -> ISTVT:
+    """Build the model a checkpoint describes and load it (our safetensors checkpoints only)."""
+    config = read_config(path)
+    if config is None:
+        raise CheckpointError(f"{path}: not an istvt-explain checkpoint (no model config stored in it)")
+    model = ISTVT(config)
+    load_checkpoint(model, path)
+    if device is not None:
+        model = model.to(device)
+    return model.eval()
