@@ -5,9 +5,9 @@ Public API (see README): ``create_model``, ``load_model``, ``load_demo_model``, 
 
 __version__ = "0.1.0"
 
+from .demo import DEMO_WEIGHTS, load_demo_model
 from .explain.capture import AttentionCapture
 from .models import ISTVT, CheckpointError, ISTVTConfig, create_model, load_model, save_checkpoint
-from .demo import DEMO_WEIGHTS, load_demo_model
 
 __all__ = [
     "DEMO_WEIGHTS", "ISTVT", "AttentionCapture", "CheckpointError", "ISTVTConfig", "__version__",
