@@ -48,12 +48,14 @@ class AttentionCapture:
     # -- context ---------------------------------------------------------------------------------
     def __enter__(self) -> AttentionCapture:
         try:
-            self._handles.append(self.model.register_forward_pre_hook(self._on_model_input))
             for layer, kind, module in self.model.attention_modules():
                 if self.layers is not None and layer not in self.layers:
                     continue
                 self._fused[module] = module.fused_attn
                 module.fused_attn = False
+                # The batch is read at every attention module (not only at model(...)), so a
+                # forward that starts at the token grid (model.forward_blocks) is captured too.
+                self._handles.append(module.register_forward_pre_hook(self._on_model_input))
                 self._handles.append(module.probe.register_forward_hook(self._make_hook((layer, kind))))
         except BaseException:
             self.release()
@@ -82,7 +84,7 @@ class AttentionCapture:
 
     # -- hooks -----------------------------------------------------------------------------------
     def _on_model_input(self, _module: nn.Module, args: tuple) -> None:
-        self._batch = args[0].shape[0]
+        self._batch = args[0].shape[0]  # the token grid (B, T+1, N+1, D)
 
     def _make_hook(self, key: AttentionKey):
         def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
@@ -101,6 +103,11 @@ class AttentionCapture:
             raise RuntimeError("no forward pass ran inside this capture")
         groups, heads, n, _ = tensor.shape
         return tensor.view(self._batch, groups // self._batch, heads, n, n)
+
+    def to_grid(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Any (groups * B, H, n, n) tensor of the last forward (a map, its gradient, its relevance)
+        -> the documented grid shape."""
+        return self._grid(None, tensor)
 
     def attention(self, layer: int, kind: str) -> torch.Tensor:
         """The captured map of one module, in grid shape (see the class docstring)."""

@@ -58,17 +58,17 @@ def filter_xception_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[s
 
 def load_xception_weights(backbone: XceptionEntryFlow, path: str | Path) -> None:
     """Load ImageNet Xception weights from a local file (never a download)."""
-    from .weights import read_state_dict
+    from .weights import CheckpointError, read_state_dict
 
     state = filter_xception_state_dict(read_state_dict(path))
     expected = backbone.state_dict()
     missing = sorted(k for k in expected if k not in state and not k.endswith("num_batches_tracked"))
     if missing:
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: not an Xception checkpoint ({len(missing)} entry-flow weights missing, e.g. {missing[0]})"
         )
     for key, value in state.items():
         if key in expected and expected[key].shape != value.shape:
-            raise ValueError(f"{path}: weight {key} has shape {tuple(value.shape)}, "
+            raise CheckpointError(f"{path}: weight {key} has shape {tuple(value.shape)}, "
                              f"expected {tuple(expected[key].shape)}")
     backbone.load_state_dict(state, strict=False)

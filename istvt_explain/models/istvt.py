@@ -11,6 +11,7 @@ from torch import nn
 from .backbone import XceptionEntryFlow, load_xception_weights
 from .config import BACKBONE_CHANNELS, ISTVTConfig
 from .layers import ISTVTBlock, SpatialAttention, TemporalAttention
+from .lrp_rules import identity_rule
 from .presets import preset_config
 from .weights import CheckpointError, load_checkpoint, read_config
 
@@ -40,6 +41,8 @@ class ISTVT(nn.Module):
         )
         self.norm = nn.LayerNorm(dim, **factory)
         self.head = nn.Sequential(nn.LayerNorm(dim, **factory), nn.Linear(dim, config.num_classes, **factory))
+        # LRP path of the final norm (the blocks carry their own flags); see layers._RelevanceSwitch.
+        self.lrp = False
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -79,10 +82,17 @@ class ISTVT(nn.Module):
         return torch.cat([self.temporal_cls.expand(b, 1, x.shape[2], dim), x], dim=1)
 
     def forward_features(self, clips: torch.Tensor) -> torch.Tensor:
-        x = self.embed(clips)
+        return self.forward_blocks(self.embed(clips))
+
+    def forward_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """Token grid (B, T+1, N+1, D) from ``embed`` -> normalised tokens after every block.
+
+        Split from ``forward_features`` so explanations can start the graph at
+        the token grid (the entry flow then needs no autograd record).
+        """
         for block in self.blocks:
             x = block(x)
-        return self.norm(x)
+        return identity_rule(x, self.norm) if self.lrp else self.norm(x)
 
     def forward_head(self, tokens: torch.Tensor) -> torch.Tensor:
         logits = self.head(tokens[:, 0, 0])

@@ -5,6 +5,11 @@ temporal class row, column 0 the spatial class column.  Each attention module
 has a fused path (``scaled_dot_product_attention``, which never materialises
 the map) and an explicit path that does, and passes the probabilities through
 an ``AttentionProbe`` so hooks can read them (see ``istvt_explain.explain.capture``).
+
+Every module also has an ``lrp`` flag (off by default, like ``fused_attn`` on
+by default): when on, the forward output is unchanged but the graph is built
+from the relevance rules of ``lrp_rules``, so ``backward`` propagates LRP
+relevance instead of gradients (``istvt_explain.explain`` turns it on and off).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .lrp_rules import MatMulHalves, ResidualAdd, SelfSubtract, identity_rule, lrp_linear
 
 
 class AttentionProbe(nn.Identity):
@@ -33,7 +40,23 @@ def self_subtract(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x[..., :2, :], x[..., 2:, :] - x[..., 1:-1, :]], dim=-2)
 
 
-class _MultiHeadAttention(nn.Module):
+class _RelevanceSwitch(nn.Module):
+    """A module with an ``lrp`` flag: linear layers and norms switch to their relevance rules."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # On only while an LRP explanation runs; see istvt_explain.explain.lrp.
+        self.lrp = False
+
+    def _linear(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        return lrp_linear(x, layer) if self.lrp else layer(x)
+
+    def _pointwise(self, fn, x: torch.Tensor) -> torch.Tensor:
+        """LayerNorm / GELU: identity relevance rule on the LRP path."""
+        return identity_rule(x, fn) if self.lrp else fn(x)
+
+
+class _MultiHeadAttention(_RelevanceSwitch):
     """Shared machinery: head split, fused or explicit attention, output projection."""
 
     def __init__(self, dim: int, heads: int, dim_head: int, dropout: float = 0.0,
@@ -60,7 +83,13 @@ class _MultiHeadAttention(nn.Module):
         g, n, _ = q.shape
         q, k, v = self._split(q), self._split(k), self._split(v)
         drop = self.attn_drop_p if self.training else 0.0
-        if self.fused_attn:
+        if self.lrp:
+            if drop:
+                raise ValueError("the LRP path explains a model in eval mode (dropout off)")
+            attn = MatMulHalves.apply(q, k.transpose(-2, -1), self.scale)
+            attn = self.probe(identity_rule(attn, lambda s: s.softmax(dim=-1)))
+            out = MatMulHalves.apply(attn, v, 1.0)
+        elif self.fused_attn:
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
         else:
             attn = (q * self.scale) @ k.transpose(-2, -1)
@@ -70,7 +99,7 @@ class _MultiHeadAttention(nn.Module):
                 attn = F.dropout(attn, drop)
             out = attn @ v
         out = out.transpose(1, 2).reshape(g, n, self.heads * self.dim_head)
-        return self.out_drop(self.to_out(out))
+        return self.out_drop(self._linear(self.to_out, out))
 
 
 class TemporalAttention(_MultiHeadAttention):
@@ -86,8 +115,9 @@ class TemporalAttention(_MultiHeadAttention):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, rows, cols, d = x.shape
         seq = x.permute(0, 2, 1, 3).reshape(b * cols, rows, d)  # one sequence per position
-        q, k = self.to_qk(self_subtract(seq)).chunk(2, dim=-1)
-        v = self.to_v(seq)
+        moved = SelfSubtract.apply(seq) if self.lrp else self_subtract(seq)
+        q, k = self._linear(self.to_qk, moved).chunk(2, dim=-1)
+        v = self._linear(self.to_v, seq)
         out = self._attend(q, k, v)
         return out.view(b, cols, rows, -1).permute(0, 2, 1, 3)
 
@@ -103,12 +133,12 @@ class SpatialAttention(_MultiHeadAttention):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, rows, cols, d = x.shape
         seq = x.reshape(b * rows, cols, d)
-        q, k, v = self.to_qkv(seq).chunk(3, dim=-1)
+        q, k, v = self._linear(self.to_qkv, seq).chunk(3, dim=-1)
         out = self._attend(q, k, v)
         return out.view(b, rows, cols, -1)
 
 
-class FeedForward(nn.Module):
+class FeedForward(_RelevanceSwitch):
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0, device=None, dtype=None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
@@ -119,10 +149,13 @@ class FeedForward(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.lrp:
+            h = self._pointwise(self.act, self._linear(self.fc1, self._pointwise(self.norm, x)))
+            return self._linear(self.fc2, h)
         return self.drop(self.fc2(self.drop(self.act(self.fc1(self.norm(x))))))
 
 
-class ISTVTBlock(nn.Module):
+class ISTVTBlock(_RelevanceSwitch):
     """``x = attn_s(LN(attn_t(LN(x)))) + x; x = mlp(x) + x``: one residual around both attentions."""
 
     def __init__(self, dim: int, heads: int, dim_head: int, mlp_dim: int, dropout: float = 0.0,
@@ -136,5 +169,9 @@ class ISTVTBlock(nn.Module):
         self.mlp = FeedForward(dim, mlp_dim, dropout, **factory)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.lrp:
+            mixed = self.attn_s(self._pointwise(self.norm_s, self.attn_t(self._pointwise(self.norm_t, x))))
+            x = ResidualAdd.apply(mixed, x)
+            return ResidualAdd.apply(self.mlp(x), x)
         x = self.attn_s(self.norm_s(self.attn_t(self.norm_t(x)))) + x
         return self.mlp(x) + x

@@ -1,0 +1,100 @@
+"""Small pieces every analysis shares: model input from uint8 clips, batched explanations, rank correlation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+from ..explain.explanation import Explanation
+
+ExplainFn = Callable[..., Explanation]
+
+
+def default_explain_fn() -> ExplainFn:
+    """``istvt_explain.explain.explain``, imported late so that analyses load without every method."""
+    from ..explain import explain
+
+    return explain
+
+
+def model_input(clips: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 clips (K, T, H, W, 3) -> the normalised float tensor (K, T, 3, H, W) the model reads."""
+    from ..data.clips import normalize_clip
+
+    clips = np.asarray(clips)
+    if clips.dtype != np.uint8 or clips.ndim != 5 or clips.shape[-1] != 3:
+        raise ValueError(f"clips must be uint8 (K, T, H, W, 3), got {clips.dtype} {tuple(clips.shape)}")
+    x = normalize_clip(clips)
+    x = torch.as_tensor(x) if not isinstance(x, torch.Tensor) else x
+    return x.to(device=device, dtype=torch.float32) if device is not None else x.float()
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def explain_batched(model: torch.nn.Module, clips: np.ndarray, method: str, *,
+                    batch_size: int = 4, explain_fn: ExplainFn | None = None,
+                    options: dict[str, Any] | None = None) -> list[Explanation]:
+    """One explanation (B = 1) per clip, computed ``batch_size`` clips at a time to bound memory."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    explain_fn = explain_fn or default_explain_fn()
+    device = model_device(model)
+    out: list[Explanation] = []
+    for start in range(0, len(clips), batch_size):
+        batch = model_input(clips[start:start + batch_size], device)
+        exp = explain_fn(model, batch, method=method, **(options or {}))
+        out.extend(_detached(exp.select(i)) for i in range(exp.batch_size))
+    return out
+
+
+def _detached(exp: Explanation) -> Explanation:
+    """Keep results on the CPU and out of any autograd graph: analyses hold many of them."""
+    return Explanation(exp.spatial.detach().float().cpu(), exp.temporal.detach().float().cpu(),
+                       exp.fake_probability.detach().float().cpu(), exp.logits.detach().float().cpu(),
+                       exp.method, exp.target, exp.settings, exp.extras)
+
+
+@torch.no_grad()
+def fake_probabilities(model: torch.nn.Module, clips: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """(K,) sigmoid of the fake logit for uint8 clips (K, T, H, W, 3)."""
+    device = model_device(model)
+    probs = []
+    for start in range(0, len(clips), batch_size):
+        logits = model(model_input(clips[start:start + batch_size], device))
+        if logits.dim() == 2:  # multi-class head: probability of class 1 ("fake")
+            probs.append(torch.softmax(logits, dim=-1)[:, 1].float().cpu())
+        else:
+            probs.append(torch.sigmoid(logits).float().cpu())
+    return torch.cat(probs).numpy() if probs else np.zeros(0)
+
+
+def spearman(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
+    """Spearman rank correlation of two maps of the same size; NaN when either is constant.
+
+    Ranks, not values: explanation methods differ in scale, and a perturbation
+    that rescales a map without reordering it has not changed what it points at.
+    """
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"maps differ in size: {x.size} vs {y.size}")
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    rx, ry = rankdata(x), rankdata(y)
+    rx -= rx.mean()
+    ry -= ry.mean()
+    return float((rx @ ry) / np.sqrt((rx @ rx) * (ry @ ry)))
+
+
+def as_uint8_clips(clips: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """Stack a sequence of uint8 (T, H, W, 3) clips, checking the type (floats are a common slip)."""
+    arr = np.stack(list(clips)) if not isinstance(clips, np.ndarray) else clips
+    if arr.dtype != np.uint8 or arr.ndim != 5:
+        raise ValueError(f"expected uint8 clips (K, T, H, W, 3), got {arr.dtype} {tuple(arr.shape)}")
+    return arr

