@@ -12,7 +12,6 @@ import istvt_explain as ie
 from istvt_explain.models import (
     ISTVTConfig,
     filter_xception_state_dict,
-    load_xception_weights,
     read_config,
     token_grid_size,
 )
