@@ -78,6 +78,11 @@ def _affinity(a: np.ndarray, b: np.ndarray) -> float:
     return max(_iou(a, b), near, 0.0)
 
 
+def _last(track: dict[int, Detection]) -> int:
+    """The last frame of a track (frames are added in increasing order): O(1), unlike ``max``."""
+    return next(reversed(track))
+
+
 def _link(detections: Sequence[Sequence[Detection] | None], max_gap: int) -> list[dict[int, Detection]]:
     """Greedy frame-to-frame association; each track is a {frame: detection} dict."""
     finished: list[dict[int, Detection]] = []
@@ -87,9 +92,9 @@ def _link(detections: Sequence[Sequence[Detection] | None], max_gap: int) -> lis
             continue
         still = []
         for track in active:
-            (finished if index - max(track) > max_gap else still).append(track)
+            (finished if index - _last(track) > max_gap else still).append(track)
         active = still
-        pairs = sorted(((_affinity(track[max(track)].box, det.box), t, d)
+        pairs = sorted(((_affinity(track[_last(track)].box, det.box), t, d)
                         for t, track in enumerate(active) for d, det in enumerate(found)), reverse=True)
         used_tracks, used_dets = set(), set()
         for aff, t, d in pairs:
@@ -99,7 +104,27 @@ def _link(detections: Sequence[Sequence[Detection] | None], max_gap: int) -> lis
             used_tracks.add(t)
             used_dets.add(d)
         active.extend({index: det} for d, det in enumerate(found) if d not in used_dets)
-    return finished + active
+    return _rejoin(finished + active)
+
+
+def _rejoin(tracks: list[dict[int, Detection]]) -> list[dict[int, Detection]]:
+    """Join a track to an earlier one that ended before it began at a compatible place.
+
+    A face that leaves the picture (or is missed for longer than ``max_gap``) and comes back
+    stays one track; the frames in between are simply without a face.
+    """
+    tracks = sorted(tracks, key=lambda track: next(iter(track)))
+    joined: list[dict[int, Detection]] = []
+    for track in tracks:
+        start = next(iter(track))
+        candidates = [(_affinity(old[_last(old)].box, track[start].box), i)
+                      for i, old in enumerate(joined) if _last(old) < start]
+        best = max(candidates, default=(0.0, -1))
+        if best[0] > 0:
+            joined[best[1]].update(track)  # later frames: the order stays increasing
+        else:
+            joined.append(dict(track))
+    return joined
 
 
 def _fill(values: np.ndarray, observed: np.ndarray, present: np.ndarray) -> np.ndarray:

@@ -26,6 +26,9 @@ _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "gif", "webp_pi
 
 
 def _first_line(err: BaseException) -> str:
+    """A short reason: FFmpeg's own words without the error number and file name it repeats."""
+    if isinstance(err, av.FFmpegError) and err.strerror:
+        return str(err.strerror)
     text = str(err).strip().splitlines()
     return text[0][:160] if text else type(err).__name__
 
@@ -60,6 +63,7 @@ class VideoReader:
             self.rotation = int(round((first.rotation or 0) / 90.0)) * 90 % 360
             raw_w, raw_h = first.width, first.height
             self.frame_count = self._count(container, stream)
+            self._declared = int(stream.frames or 0)  # exact where the container indexes its frames
         finally:
             container.close()
         if raw_w * raw_h > self.max_pixels:
@@ -130,6 +134,10 @@ class VideoReader:
             except (av.FFmpegError, OSError) as err:
                 raise InputError(f"{self.path}: corrupt or truncated video at frame {index} "
                                  f"({_first_line(err)})") from None
+            # Data cut off after an index at the start (MP4 "faststart") decodes silently short.
+            if self._declared and index < 0.9 * self._declared - 1:
+                raise InputError(f"{self.path}: truncated video: {index} of the {self._declared} frames "
+                                 "it declares could be decoded")
         finally:
             container.close()
 
@@ -154,7 +162,9 @@ class VideoReader:
         needed = set(wanted)
         last = max(needed)
         found: dict[int, np.ndarray] = {}
+        seen = 0
         for index, frame in enumerate(self.frames()):
+            seen = index + 1
             if index in needed:
                 found[index] = self._to_rgb(frame)
             if index >= last:
@@ -162,7 +172,7 @@ class VideoReader:
         missing = needed.difference(found)
         if missing:
             raise InputError(f"{self.path}: frame {min(missing)} requested but the video has only "
-                             f"{len(found) and max(found) + 1} frames")
+                             f"{seen} frames")
         return np.stack([found[i] for i in wanted])
 
 
