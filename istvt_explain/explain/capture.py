@@ -55,7 +55,7 @@ class AttentionCapture:
                 module.fused_attn = False
                 # The batch is read at every attention module (not only at model(...)), so a
                 # forward that starts at the token grid (model.forward_blocks) is captured too.
-                self._handles.append(module.register_forward_pre_hook(self._on_model_input))
+                self._handles.append(module.register_forward_pre_hook(self._on_attention_input))
                 self._handles.append(module.probe.register_forward_hook(self._make_hook((layer, kind))))
         except BaseException:
             self.release()
@@ -83,7 +83,7 @@ class AttentionCapture:
         self.grads.clear()
 
     # -- hooks -----------------------------------------------------------------------------------
-    def _on_model_input(self, _module: nn.Module, args: tuple) -> None:
+    def _on_attention_input(self, _module: nn.Module, args: tuple) -> None:
         self._batch = args[0].shape[0]  # the token grid (B, T+1, N+1, D)
 
     def _make_hook(self, key: AttentionKey):

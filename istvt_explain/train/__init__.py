@@ -1,0 +1,10 @@
+"""Training: YAML configs, the (DDP-ready) loop, resumable state, pseudo-fake data."""
+
+from .config import ConfigError, TrainConfig, available_configs, config_from_dict, load_config
+from .loop import FitResult, fit
+from .pseudofake_data import FACE_PICTURES, PictureClipSource, PseudoFakeDataset
+
+__all__ = [
+    "FACE_PICTURES", "ConfigError", "FitResult", "PictureClipSource", "PseudoFakeDataset", "TrainConfig",
+    "available_configs", "config_from_dict", "fit", "load_config",
+]

@@ -1,0 +1,167 @@
+"""The call shape every method shares: ``Method(model, **options).attribute(clips, target=None)``.
+
+``attribute`` validates the input, copies it to the model's device (the
+caller's tensor is never touched), puts the model in eval mode for the call,
+resolves the target and hands over to the method's ``_attribute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import nn
+
+from .explanation import Explanation
+
+Target = int | str | Sequence[int] | torch.Tensor | None
+
+_CLASS_NAMES = {"real": 0, "fake": 1}
+
+
+def class_scores(model: nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    """Logits -> (B, C) class scores in which every class has its own column.
+
+    A one-logit head (the paper's) scores "fake" with the logit and "real" with
+    its negation, so column 0 = real, column 1 = fake, and explaining either
+    class is the same operation as for a multi-class head.
+    """
+    if model.config.num_classes == 1:
+        logit = logits.reshape(-1)
+        return torch.stack([-logit, logit], dim=1)
+    return logits
+
+
+def resolve_target(model: nn.Module, target: Target, batch: int, logits: torch.Tensor) -> torch.Tensor:
+    """The class column (of ``class_scores``) to explain for every clip, as a (B,) long tensor.
+
+    ``None`` means the fake class for a one-logit head and the predicted class
+    otherwise; ``"fake"``/``"real"`` name the two classes of a one- or
+    two-class head; an int applies to every clip; a sequence gives one per clip.
+    """
+    classes = max(2, model.config.num_classes)
+    if target is None:
+        if model.config.num_classes == 1:
+            return torch.ones(batch, dtype=torch.long, device=logits.device)
+        return logits.argmax(dim=1)
+    if isinstance(target, str):
+        if target not in _CLASS_NAMES or classes != 2:
+            raise ValueError(f"target {target!r}: names are 'fake' and 'real' (two-class models only)")
+        target = _CLASS_NAMES[target]
+    if isinstance(target, int):
+        index = torch.full((batch,), target, dtype=torch.long, device=logits.device)
+    else:
+        index = torch.as_tensor(target, dtype=torch.long, device=logits.device).reshape(-1)
+        if index.numel() != batch:
+            raise ValueError(f"got {index.numel()} targets for a batch of {batch} clips")
+    if (index < 0).any() or (index >= classes).any():
+        raise ValueError(f"target class out of range: the model has {classes} classes, got {index.tolist()}")
+    return index
+
+
+def class_probability(model: nn.Module, logits: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fake probability, probability of the explained class), both (B,)."""
+    if model.config.num_classes == 1:
+        fake = torch.sigmoid(logits.reshape(-1))
+        return fake, torch.where(index == 1, fake, 1 - fake)
+    probs = logits.softmax(dim=1)
+    fake = probs[:, 1] if probs.shape[1] == 2 else probs.gather(1, index[:, None]).squeeze(1)
+    return fake, probs.gather(1, index[:, None]).squeeze(1)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Explain the inference model (BatchNorm statistics, no dropout); restore the mode after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+class MethodResult(NamedTuple):
+    """What ``_attribute`` hands back; ``attribute`` turns it into an ``Explanation``."""
+
+    spatial: torch.Tensor  # (B, T, g, g)
+    temporal: torch.Tensor  # (B, T)
+    logits: torch.Tensor  # the model output on the clips
+    index: torch.Tensor  # (B,) explained class columns
+    extras: dict[str, Any]
+
+
+class Attribution:
+    """Base of every explanation method.
+
+    Subclasses set ``name`` (registry key), ``label`` (legend text) and
+    implement ``_attribute(clips, target) -> MethodResult`` where ``clips`` is
+    a private copy on the model's device.  Each method runs its own forward
+    and resolves the target with ``self._index`` (so no method pays for an
+    extra forward pass).
+    Options are keyword arguments of ``__init__``; ``settings`` records them.
+    """
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+
+    def __init__(self, model: nn.Module, **options: Any) -> None:
+        if not hasattr(model, "attention_modules") or not hasattr(model, "config"):
+            raise ValueError("explanations need an ISTVT model (istvt_explain.create_model / load_model)")
+        if options:
+            raise ValueError(f"{self.name}: unknown option(s) {', '.join(sorted(options))}")
+        self.model = model
+        self.settings: dict[str, Any] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def attribute(self, clips: torch.Tensor, target: Target = None) -> Explanation:
+        """Explain ``clips`` (B, T, 3, H, W) for ``target`` (see ``resolve_target``)."""
+        if not isinstance(clips, torch.Tensor):
+            raise ValueError(f"clips must be a torch.Tensor (B, T, 3, H, W), got {type(clips).__name__}")
+        self.model.check_clips(clips)
+        private = clips.detach().to(device=self.device, dtype=self.dtype, copy=True)
+        with eval_mode(self.model):
+            spatial, temporal, logits, index, extras = self._attribute(private, target)
+        fake, explained = class_probability(self.model, logits.detach(), index)
+        extras.setdefault("target_probability", explained)
+        extras.setdefault("target_index", index)
+        return Explanation(
+            spatial=spatial.detach(), temporal=temporal.detach(), fake_probability=fake.detach(),
+            logits=logits.detach(), method=self.name, target=_plain_target(target),
+            settings={"label": self.label, **self.settings}, extras=extras,
+        )
+
+    def _attribute(self, clips: torch.Tensor, target: Target) -> MethodResult:
+        raise NotImplementedError
+
+    def _index(self, target: Target, logits: torch.Tensor) -> torch.Tensor:
+        return resolve_target(self.model, target, logits.shape[0], logits.detach())
+
+    # -- helpers shared by methods ---------------------------------------------------------------
+    def _scores(self, logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """(B,) score of the explained class of each clip; clips are independent so one sum suffices."""
+        return class_scores(self.model, logits).gather(1, index[:, None]).squeeze(1)
+
+    def _grid_maps(self, token_maps: torch.Tensor) -> torch.Tensor:
+        """(B, T, N) patch values -> (B, T, g, g)."""
+        g = self.model.config.grid
+        return token_maps.reshape(token_maps.shape[0], token_maps.shape[1], g, g)
+
+
+def _plain_target(target: Target) -> int | None:
+    if target is None:
+        return None
+    if isinstance(target, str):
+        return _CLASS_NAMES[target]
+    if isinstance(target, int):
+        return target
+    values = torch.as_tensor(target).reshape(-1).unique()
+    return int(values[0]) if values.numel() == 1 else None

@@ -1,0 +1,51 @@
+"""Data sets for a training config: the clip cache of the data pipeline, or pseudo-fakes.
+
+Everything returned here follows the clip contract (``clip``, ``label``, ``video_id``,
+``manipulation``, optional ``mask``), so the loop and the evaluation do not care where clips
+come from.
+"""
+
+from __future__ import annotations
+
+from torch.utils.data import Dataset
+
+from ..errors import InputError
+from ..models import ISTVTConfig
+from .config import TrainConfig
+from .pseudofake_data import CachedRealSource, PictureClipSource, PseudoFakeDataset
+
+SPLITS = ("train", "val", "test")
+# Different seeds per split, so validation never sees the training draws of the same picture.
+_SPLIT_SEED = {"train": 0, "val": 1_000_003, "test": 2_000_029}
+
+
+def build_dataset(config: TrainConfig, model_config: ISTVTConfig, split: str) -> Dataset:
+    """The data set of one split (train, val or test) as the config describes it."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    data = config.data
+    seed = config.seed + _SPLIT_SEED[split]
+    if data.kind == "pseudofake_pictures":
+        pictures = {"train": data.train_pictures, "val": data.val_pictures, "test": data.test_pictures}[split]
+        length = {"train": data.train_clips, "val": data.val_clips, "test": data.test_clips}[split]
+        source = PictureClipSource(pictures, model_config.frames, model_config.image_size)
+        return PseudoFakeDataset(source, length, seed=seed, augment=data.augment and split == "train",
+                                 blend=data.blend)
+    cached = _cached_dataset(config, model_config, split)
+    if data.kind == "pseudofake_cached":
+        return PseudoFakeDataset(CachedRealSource(cached), seed=seed, augment=data.augment and split == "train",
+                                 blend=data.blend)
+    return cached
+
+
+def _cached_dataset(config: TrainConfig, model_config: ISTVTConfig, split: str) -> Dataset:
+    try:
+        from ..data.datasets import CachedClipDataset
+    except ImportError as err:
+        raise InputError(f"data.kind {config.data.kind!r} needs the clip cache reader "
+                         f"(istvt_explain.data.datasets), which is not available: {err}") from None
+    name = {"train": config.data.train_split, "val": config.data.val_split, "test": config.data.test_split}[split]
+    kwargs = {"split": name, "frames": model_config.frames}
+    if config.data.stride is not None:
+        kwargs["stride"] = config.data.stride
+    return CachedClipDataset(config.data.cache_dir, **kwargs)

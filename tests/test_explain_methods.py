@@ -1,0 +1,168 @@
+"""Every explanation method through ``explain``: shapes, targets, batches, input safety, Captum agreement."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import istvt_explain as ie
+from istvt_explain.explain import METHODS, Explanation, available_methods, explain
+from istvt_explain.explain.base import class_scores
+
+# Cheap settings for the costly baselines (64 px crops, 3 frames: a 4 x 4 grid).
+FAST = {"integrated_gradients": {"n_steps": 4}, "occlusion": {"patch": 32, "stride": 32}}
+ALL = ["attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only", "integrated_gradients",
+       "saliency", "occlusion", "feature_ablation"]
+
+
+@pytest.fixture(scope="module")
+def model() -> ie.ISTVT:
+    torch.manual_seed(0)
+    return ie.create_model("tiny", image_size=64, frames=3, depth=2)
+
+
+def clips_for(model: ie.ISTVT, batch: int, seed: int = 0) -> torch.Tensor:
+    c = model.config
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, c.frames, 3, c.image_size, c.image_size, generator=gen) * 2 - 1
+
+
+def test_registry_holds_every_method_with_a_label():
+    assert set(ALL) <= set(available_methods())
+    for name in ALL:
+        assert METHODS[name].name == name and METHODS[name].label
+
+
+@pytest.mark.parametrize("method", ALL)
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("target", [None, "real"])
+def test_every_method_batch_and_target(model, method, batch, target):
+    clips = clips_for(model, batch, seed=batch)
+    before = clips.clone()
+    exp = explain(model, clips, method=method, target=target, **FAST.get(method, {}))
+    c = model.config
+    assert isinstance(exp, Explanation)
+    assert exp.spatial.shape == (batch, c.frames, c.grid, c.grid)
+    assert exp.temporal.shape == (batch, c.frames)
+    assert exp.fake_probability.shape == (batch,)
+    assert torch.isfinite(exp.spatial).all() and torch.isfinite(exp.temporal).all()
+    assert exp.method == method and exp.target == (None if target is None else 0)
+    assert exp.to_pixels(c.image_size, c.image_size).shape == (batch, c.frames, c.image_size, c.image_size)
+    assert torch.equal(clips, before), "the caller's clips were modified"
+    assert not clips.requires_grad
+
+
+def test_per_clip_targets_match_single_target_runs(model):
+    clips = clips_for(model, 2, seed=5)
+    both = explain(model, clips, method="relevance", target=[1, 0])
+    fake = explain(model, clips[:1], method="relevance", target="fake")
+    real = explain(model, clips[1:], method="relevance", target="real")
+    torch.testing.assert_close(both.spatial[:1], fake.spatial, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(both.spatial[1:], real.spatial, rtol=1e-4, atol=1e-7)
+    assert both.target is None
+
+
+def test_target_changes_gradient_methods(model):
+    clips = clips_for(model, 1, seed=6)
+    fake = explain(model, clips, method="relevance", target="fake")
+    real = explain(model, clips, method="relevance", target="real")
+    assert not torch.allclose(fake.spatial, real.spatial)
+    torch.testing.assert_close(fake.extras["target_probability"] + real.extras["target_probability"],
+                               torch.ones(1))
+
+
+def test_batch_elements_are_independent(model):
+    clips = clips_for(model, 2, seed=7)
+    for method in ("rollout", "relevance", "lrp", "saliency"):
+        batched = explain(model, clips, method=method)
+        single = explain(model, clips[1:], method=method)
+        torch.testing.assert_close(batched.spatial[1:], single.spatial, rtol=1e-3, atol=1e-6)
+
+
+def test_saliency_equals_plain_autograd(model):
+    """Captum's Saliency and our own gradient coincide: |d fake logit / d pixel|, pooled to tokens."""
+    clips = clips_for(model, 2, seed=8)
+    exp = explain(model, clips, method="saliency")
+    x = clips.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(class_scores(model, model(x))[:, 1].sum(), x)
+    per_pixel = grad.abs().sum(dim=2)
+    b, t, h, w = per_pixel.shape
+    g = model.config.grid
+    expected = F.adaptive_avg_pool2d(per_pixel.reshape(b * t, 1, h, w), g).reshape(b, t, g, g)
+    torch.testing.assert_close(exp.spatial, expected, rtol=1e-4, atol=1e-8)
+
+
+def test_relevance_gradients_match_autograd_through_the_whole_model(model):
+    """The capture-based gradient at a map equals a full backward's (embedding graph cut changes nothing)."""
+    from istvt_explain.explain import AttentionCapture
+
+    clips = clips_for(model, 1, seed=9)
+    method = METHODS["relevance"](model)
+    maps, grads, logits, index, _ = method._gradient_pass(clips, None)
+    with AttentionCapture(model, gradients=True) as cap:
+        model(clips).sum().backward()
+        ref = cap.gradient(1, "spatial")
+    model.zero_grad(set_to_none=True)
+    torch.testing.assert_close(grads[(1, "spatial")], ref, rtol=1e-4, atol=1e-9)
+
+
+def test_integrated_gradients_reports_a_small_delta(model):
+    exp = explain(model, clips_for(model, 1, seed=10), method="integrated_gradients", n_steps=32)
+    assert exp.extras["delta"].abs().max() < 0.05
+
+
+def test_frame_ablation_is_constant_within_a_frame(model):
+    exp = explain(model, clips_for(model, 1, seed=11), method="feature_ablation")
+    flat = exp.spatial.flatten(2)
+    torch.testing.assert_close(flat, flat[..., :1].expand_as(flat))
+
+
+def test_uniform_attention_model_gives_uniform_rollout():
+    """Zero query/key weights make every softmax uniform: the rollout map of each frame is flat."""
+    torch.manual_seed(1)
+    model = ie.create_model("tiny", image_size=64, frames=3, depth=2)
+    with torch.no_grad():
+        for block in model.blocks:
+            inner = block.attn_s.heads * block.attn_s.dim_head
+            block.attn_t.to_qk.weight.zero_()
+            block.attn_s.to_qkv.weight[: 2 * inner].zero_()
+    exp = explain(model, clips_for(model, 1, seed=12), method="rollout")
+    flat = exp.spatial.flatten(2)
+    torch.testing.assert_close(flat, flat[..., :1].expand_as(flat))
+    torch.testing.assert_close(exp.temporal, exp.temporal[:, :1].expand_as(exp.temporal))
+
+
+def test_dtype_and_device_come_from_the_model():
+    model = ie.create_model("tiny", image_size=32, frames=3, depth=1).double()  # a 2 x 2 grid
+    clips = clips_for(model, 1).float()
+    exp = explain(model, clips, method="relevance")
+    assert exp.spatial.dtype == torch.float64 and exp.spatial.device == clips.device
+
+
+def test_training_mode_is_restored(model):
+    model.train()
+    try:
+        explain(model, clips_for(model, 1), method="rollout")
+        assert model.training
+    finally:
+        model.eval()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"method": "gradcam++"}, "unknown explanation method"),
+    ({"method": "rollout", "fusion": "median"}, "head fusion"),
+    ({"method": "rollout", "colour": 1}, "unknown option"),
+    ({"method": "relevance", "target": 3}, "out of range"),
+    ({"method": "relevance", "target": [0, 1, 1]}, "targets for a batch"),
+])
+def test_bad_requests_raise_value_error(model, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        explain(model, clips_for(model, 2), **kwargs)
+
+
+def test_bad_clips_raise_value_error(model):
+    with pytest.raises(ValueError, match="frames"):
+        explain(model, torch.zeros(1, 5, 3, 64, 64), method="rollout")
+    with pytest.raises(ValueError, match="torch.Tensor"):
+        explain(model, [[0.0]], method="rollout")

@@ -1,0 +1,162 @@
+"""Training: config checking, a tiny run, checkpoints, skipped clips, and resume == straight run."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from istvt_explain.cli import main
+from istvt_explain.models import CheckpointError, load_model
+from istvt_explain.train import ConfigError, available_configs, config_from_dict, fit, load_config
+from istvt_explain.train.logs import read_metrics
+from istvt_explain.train.state import load_state
+from istvt_explain.train.synthetic import SyntheticClipDataset
+
+SMALL = {"image_size": 64, "frames": 3, "depth": 2}
+
+
+def tiny_config(**top):
+    raw = {
+        "name": "test",
+        "model": {"preset": "tiny", "overrides": dict(SMALL)},
+        "data": {"kind": "pseudofake_pictures", "train_clips": 8, "val_clips": 4, "test_clips": 6},
+        "optim": {"name": "adamw", "lr": 1e-3, "warmup_epochs": 0.5, "min_lr_ratio": 0.1},
+        "epochs": 2, "batch_size": 2, "eval_batch_size": 4, "seed": 3, "device": "cpu", "threads": 1,
+    }
+    raw.update(top)
+    return config_from_dict(raw)
+
+
+def data(length=8, **kw):
+    return SyntheticClipDataset(length, SMALL["frames"], SMALL["image_size"], **kw)
+
+
+def test_presets_load():
+    assert {"demo", "ffpp_c23_paper", "pseudofake"} <= set(available_configs())
+    paper = load_config("ffpp_c23_paper")
+    assert (paper.optim.name, paper.optim.lr, paper.optim.momentum, paper.batch_size, paper.epochs) == \
+        ("sgd", 1e-3, 0.9, 16, 20)
+    assert paper.model.preset == "paper"
+    demo = load_config("demo")
+    assert demo.model.preset == "tiny" and demo.model.overrides == {}
+    assert "grace_hopper" not in demo.data.train_pictures and demo.data.test_pictures == ["grace_hopper"]
+
+
+@pytest.mark.parametrize("raw, key", [
+    ({"optim": {"lrr": 0.1}}, "optim.lrr"),
+    ({"epoch": 3}, "epoch"),
+    ({"optim": {"lr": "fast"}}, "optim.lr"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"data": {"kind": "videos"}}, "data.kind"),
+    ({"model": {"overrides": {"depht": 2}}}, "model.overrides"),
+    ({"data": {"kind": "cached"}}, "data.cache_dir"),
+])
+def test_bad_config_names_the_key(raw, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        config_from_dict(raw)
+
+
+def test_cli_refuses_bad_key(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  learning_rate: 0.1\n")
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "optim.learning_rate" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fit_writes_checkpoints_logs_and_skips_broken_clips(tmp_path):
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="skipping item"):
+        result = fit(tiny_config(), out, train_set=data(8, broken=(2,)), val_set=data(4, seed=9),
+                     progress=False)
+    assert result.epochs_done == 2 and not result.stopped_early
+    rows = read_metrics(out / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert sum(int(r["skipped"]) for r in rows) >= 1  # counted in the epoch summary, never a crash
+    assert all(math.isfinite(float(r["train_loss"])) for r in rows)
+    for name in ("last", "best"):
+        model = load_model(out / f"{name}.safetensors")
+        assert model.config.image_size == 64 and model.config.depth == 2
+    state = load_state(out / "state" / "last.pt")  # weights_only=True inside
+    assert state["progress"]["epoch"] == 2
+    assert any((out / "tensorboard").iterdir())
+
+
+def test_resume_ends_where_a_straight_run_ends(tmp_path):
+    config = tiny_config(epochs=2, checkpoint_every_steps=2)
+    straight = fit(config, tmp_path / "straight", train_set=data(), val_set=data(4, seed=9), progress=False,
+                   tensorboard=False)
+    # Killed after 3 steps (mid-epoch 1: 4 steps per epoch), then resumed twice over.
+    first = fit(config, tmp_path / "resumed", train_set=data(), val_set=data(4, seed=9), progress=False,
+                stop_after_steps=3, tensorboard=False)
+    assert first.stopped_early and first.global_step == 3
+    second = fit(config, tmp_path / "resumed", train_set=data(), val_set=data(4, seed=9), progress=False,
+                 stop_after_steps=5, resume=True, tensorboard=False)
+    assert second.stopped_early and second.epochs_done == 1
+    resumed = fit(config, tmp_path / "resumed", train_set=data(), val_set=data(4, seed=9), progress=False,
+                  resume=True, tensorboard=False)
+    assert resumed.global_step == straight.global_step == 8
+    a = load_file(str(tmp_path / "straight" / "last.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "last.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    assert resumed.best_score == straight.best_score
+
+
+def test_resume_refuses_a_state_of_another_model(tmp_path):
+    fit(tiny_config(epochs=1), tmp_path / "run", train_set=data(), val_set=data(4), progress=False,
+        tensorboard=False)
+    other = config_from_dict({**tiny_config(epochs=1).to_dict(),
+                              "model": {"preset": "tiny", "overrides": {**SMALL, "depth": 1}}})
+    with pytest.raises(CheckpointError, match="resume it with its own config"):
+        fit(other, tmp_path / "run", train_set=data(), val_set=data(4), progress=False, resume=True,
+            tensorboard=False)
+
+
+def test_truncated_state_is_refused_clearly(tmp_path):
+    path = tmp_path / "state" / "last.pt"
+    path.parent.mkdir()
+    path.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(CheckpointError, match="unreadable training state"):
+        load_state(path)
+
+
+def test_pseudofake_pictures_items_follow_the_clip_contract():
+    from istvt_explain.train.pseudofake_data import PictureClipSource, PseudoFakeDataset
+
+    ds = PseudoFakeDataset(PictureClipSource(["astronaut", "camera"], 3, 64), 4, seed=1, blend="builtin")
+    items = [ds[i] for i in range(4)]
+    assert [it["label"] for it in items] == [0.0, 1.0, 0.0, 1.0]
+    for it in items:
+        assert it["clip"].shape == (3, 3, 64, 64) and it["clip"].dtype == torch.float32
+        assert -1.0 <= float(it["clip"].min()) and float(it["clip"].max()) <= 1.0
+        assert it["mask"].shape == (3, 64, 64)
+    assert float(items[0]["mask"].max()) == 0.0 and float(items[1]["mask"].max()) > 0.3
+    ds.set_epoch(0)
+    torch.testing.assert_close(ds[1]["clip"], items[1]["clip"])  # the same draw for the same (epoch, index)
+    ds.set_epoch(1)
+    assert not torch.equal(ds[1]["clip"], items[1]["clip"])  # fresh augmentation each epoch
+
+
+def test_interrupted_state_write_keeps_the_previous_state(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    fit(tiny_config(epochs=1), out, train_set=data(), val_set=data(4), progress=False, tensorboard=False)
+    path = out / "state" / "last.pt"
+    before = path.read_bytes()
+
+    def full_disk(obj, f, *args, **kwargs):
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        fit(tiny_config(epochs=2), out, train_set=data(), val_set=data(4), progress=False, tensorboard=False,
+            resume=True)
+    assert path.read_bytes() == before
+    assert not [p for p in path.parent.iterdir() if p.name != "last.pt"]  # no half-written leftovers
+    assert load_state(path)["progress"]["epoch"] == 1
