@@ -18,16 +18,15 @@ import cv2
 import numpy as np
 import torch
 
-from ._interim import explain, extract_face_clips, normalize_clip
+from .data.clips import VideoClips, extract_face_clips, normalize_clip
+from .data.detectors import FaceDetector, create_detector
+from .data.video import VideoReader
 from .errors import InputError
+from .explain import available_methods, explain
 from .explain.explanation import Explanation
 
 ProgressFn = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as work advances (stage "faces" or "explain")."""
-
-# Methods whose relevance is read from the attention maps only: no gradient needs to reach the
-# backbone's weights, so the pipeline freezes them for the call (about a third less backward work).
-_ATTENTION_METHODS = frozenset({"attention", "rollout", "relevance"})
 
 
 @dataclass(frozen=True)
@@ -37,10 +36,15 @@ class PipelineOptions:
     Attributes:
         method: explanation method name (see ``istvt_explain.explain``).
         stride: frames between clip starts; None = the model's clip length (each frame once).
-        face: which face track to follow (0 = the main face).
+        face: which face track to follow (0 = the largest face).
         detect_every: run the face detector every n frames and track in between.
         batch_size: clips per model call (memory against speed).
         threshold: fake probability at or above which the verdict is "fake".
+        detector: face detector name ("mtcnn", "haar").
+        min_face: smallest face the detector looks for, in pixels of the frame shrunk to at most
+            640 pixels a side.  Why 40 and not MTCNN's usual 20: faces that small make useless
+            crops for the model, and skipping them halves the detector's time (its image pyramid
+            starts four times smaller).
     """
 
     method: str = "relevance"
@@ -49,12 +53,16 @@ class PipelineOptions:
     detect_every: int = 1
     batch_size: int = 4
     threshold: float = 0.5
+    detector: str = "mtcnn"
+    min_face: int = 40
 
     def __post_init__(self) -> None:
         if self.stride is not None and self.stride < 1:
             raise InputError(f"stride must be a positive number of frames, got {self.stride}")
         if self.detect_every < 1:
             raise InputError(f"detect_every must be >= 1, got {self.detect_every}")
+        if self.min_face < 12:
+            raise InputError(f"min_face must be >= 12 pixels (MTCNN's smallest window), got {self.min_face}")
         if self.batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {self.batch_size}")
 
@@ -64,17 +72,21 @@ class StageTimer:
     """Wall-clock seconds per named stage, summed over calls (for the summary and the benchmark)."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    """Process CPU time per stage (all threads): on a shared machine it varies less than wall time."""
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
-            self.add(name, time.perf_counter() - start)
+            self.add(name, time.perf_counter() - start, time.process_time() - cpu)
 
-    def add(self, name: str, seconds: float) -> None:
+    def add(self, name: str, seconds: float, cpu_seconds: float | None = None) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        if cpu_seconds is not None:
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + cpu_seconds
 
 
 @dataclass
@@ -94,6 +106,8 @@ class VideoAnalysis:
             (1 = an average frame of its clip); mean over clips.
         frame_maps: (F, h, w) token-level spatial map in [0, 1] (per-clip min-max scaling, so
             frames of one clip stay comparable), NaN where no clip covers the frame.
+        held_frames: (F,) face frames that no clip covers (the tail of a face run shorter than a
+            clip): they show the map and score of the nearest covered frame of the same run.
     """
 
     video_path: Path
@@ -110,6 +124,7 @@ class VideoAnalysis:
     frame_probability: np.ndarray
     frame_importance: np.ndarray
     frame_maps: np.ndarray
+    held_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -163,6 +178,19 @@ class VideoAnalysis:
         return maps
 
 
+def optimize_for_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """Store the convolution weights channels-last on the CPU, in place; return the model.
+
+    Why: the Xception entry flow dominates the tiny preset's cost, and oneDNN's convolutions
+    run about twice as fast with channels-last weights (measured in ``benchmarks/bench_e2e.py``);
+    results are the same up to float rounding.  On a GPU nothing changes.
+    """
+    if next(model.parameters()).device.type == "cpu":
+        backbone = getattr(model, "backbone", model)
+        backbone.to(memory_format=torch.channels_last)
+    return model
+
+
 def paste_map(canvas: np.ndarray, token_map: np.ndarray, box: np.ndarray) -> tuple[slice, slice] | None:
     """Upsample ``token_map`` to the box (bilinear) and write the part inside the frame into ``canvas``.
 
@@ -200,21 +228,27 @@ def analyze_video(
     config = model.config
     stride = options.stride or config.frames
     path = Path(video_path)
+    if options.method not in available_methods():
+        raise InputError(f"unknown explanation method {options.method!r}; choose one of "
+                         f"{', '.join(available_methods())}")
 
+    if progress:  # the face pass reports no steps: show the stage, sized by the container's count
+        progress("faces", 0, max(VideoReader(path).frame_count, 1))
     with timer.stage("faces"):
         video = extract_face_clips(path, image_size=config.image_size, frames=config.frames, stride=stride,
-                                   face=options.face, detect_every=options.detect_every)
+                                   face=options.face, detect_every=options.detect_every,
+                                   detector=_detector(options))
     if progress:
         progress("faces", video.num_frames, video.num_frames)
     face_count = int(np.count_nonzero(video.face_frames))
     if face_count == 0:
         raise InputError(f"{path}: no face found in any of its {video.num_frames} frames")
-    if len(video.clips) == 0:
+    if len(video.frame_indices) == 0:
         raise InputError(f"{path}: a face is visible in {face_count} frames, but never in "
                          f"{config.frames} consecutive frames (one clip)")
 
-    explanation = _explain_clips(video.clips, model, options, progress, timer)
-    width, height = _frame_size(video)
+    explanation = _explain_clips(video, model, options, progress, timer)
+    height, width = (int(v) for v in video.frame_size)  # (H, W), as VideoReader.frame_size
     analysis = VideoAnalysis(
         video_path=path, fps=float(video.fps), width=width, height=height, num_frames=int(video.num_frames),
         method=options.method, threshold=options.threshold, explanation=explanation,
@@ -227,53 +261,34 @@ def analyze_video(
     return analysis
 
 
-def _frame_size(video) -> tuple[int, int]:
-    """(width, height) of the video's frames, whatever order the clips object stores it in."""
-    for names in (("width", "height"), ("frame_width", "frame_height")):
-        if all(hasattr(video, n) for n in names):
-            return int(getattr(video, names[0])), int(getattr(video, names[1]))
-    w, h = video.frame_size
-    boxes = np.asarray(video.boxes, dtype=np.float64)
-    # The stand-in stores (width, height); accept (height, width) if the boxes say so.
-    finite = boxes[~np.isnan(boxes).any(axis=1)]
-    if finite.size and (finite[:, 2].max() > w * 1.5 or finite[:, 3].max() > h * 1.5):
-        w, h = h, w
-    return int(w), int(h)
-
-
-def _explain_clips(clips: np.ndarray, model: torch.nn.Module, options: PipelineOptions,
-                   progress: ProgressFn | None, timer: StageTimer) -> Explanation:
-    """Explain the clips in batches; the forward pass is timed apart from the rest of the method."""
-    device = next(model.parameters()).device
-    forward_time = [0.0]
-    start: list[float] = []
-    pre = model.register_forward_pre_hook(lambda *_: start.append(time.perf_counter()))
-    post = model.register_forward_hook(lambda *_: forward_time.__setitem__(0, forward_time[0] + time.perf_counter()
-                                                                               - start.pop()))
-    freeze = options.method in _ATTENTION_METHODS
-    trainable = [p for p in model.backbone.parameters() if p.requires_grad] if freeze else []
-    for p in trainable:
-        p.requires_grad_(False)
-    parts: list[Explanation] = []
-    total = len(clips)
-    begin = time.perf_counter()
+def _detector(options: PipelineOptions) -> FaceDetector:
+    """The detector, built once per video with our ``min_face`` (see ``PipelineOptions``)."""
     try:
-        for first in range(0, total, options.batch_size):
-            batch = normalize_clip(clips[first:first + options.batch_size]).to(device)
+        return create_detector(options.detector, min_face=options.min_face)
+    except ValueError as err:  # an unknown detector name
+        raise InputError(str(err)) from None
+
+
+def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineOptions,
+                   progress: ProgressFn | None, timer: StageTimer) -> Explanation:
+    """Explain the clips in batches (each batch cut from the shared crops: clips overlap when stride < T).
+
+    Every method runs its own forward pass (the classification comes with the explanation), so
+    the "explain" stage includes the model; ``benchmarks/bench_e2e.py`` times a plain forward apart.
+    """
+    device = next(model.parameters()).device
+    parts: list[Explanation] = []
+    positions = video.clip_positions
+    total = len(positions)
+    for first in range(0, total, options.batch_size):
+        with timer.stage("explain"):
+            batch = normalize_clip(video.crops[positions[first:first + options.batch_size]]).to(device)
             try:
                 parts.append(explain(model, batch, method=options.method))
             except ValueError as err:  # an unknown method or option: the user's input
                 raise InputError(str(err).splitlines()[0]) from None
-            if progress:
-                progress("explain", min(first + options.batch_size, total), total)
-    finally:
-        pre.remove()
-        post.remove()
-        for p in trainable:
-            p.requires_grad_(True)
-    elapsed = time.perf_counter() - begin
-    timer.add("model", forward_time[0])
-    timer.add("explain", max(elapsed - forward_time[0], 0.0))
+        if progress:
+            progress("explain", min(first + options.batch_size, total), total)
     return _concat(parts)
 
 
@@ -309,3 +324,25 @@ def _aggregate_frames(a: VideoAnalysis) -> None:
         a.frame_importance = np.where(covered, imp / count, np.nan)
         a.frame_maps = np.where(covered[:, None, None], fmap / np.maximum(count, 1)[:, None, None], np.nan
                                 ).astype(np.float32)
+    _hold_uncovered(a, max_distance=t - 1)
+
+
+def _hold_uncovered(a: VideoAnalysis, max_distance: int) -> None:
+    """Give face frames that no clip covers the values of the nearest covered frame of their face run.
+
+    Clips start every ``stride`` frames, so up to T - 1 frames at the end of a face run fall in no
+    clip; without this their heatmap would blink off although the face is still there.
+    """
+    covered = ~np.isnan(a.frame_probability)
+    a.held_frames = np.zeros(a.num_frames, bool)
+    run_id = np.cumsum(np.concatenate([[1], np.diff(a.face_frames.astype(np.int8)) != 0]))
+    covered_idx = np.flatnonzero(covered)
+    if covered_idx.size == 0:
+        return
+    for f in np.flatnonzero(a.face_frames & ~covered):
+        nearest = covered_idx[np.argmin(np.abs(covered_idx - f))]
+        if abs(int(nearest) - int(f)) <= max_distance and run_id[nearest] == run_id[f]:
+            a.frame_probability[f] = a.frame_probability[nearest]
+            a.frame_importance[f] = a.frame_importance[nearest]
+            a.frame_maps[f] = a.frame_maps[nearest]
+            a.held_frames[f] = True

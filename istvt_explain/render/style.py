@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from io import BytesIO
 from pathlib import Path
 
 import matplotlib as mpl
 import seaborn as sns
 from matplotlib.figure import Figure
+from PIL import Image
 
 PALETTE = "colorblind"
 HEATMAP_CMAP = "inferno"
 DIVERGING_CMAP = "vlag"
-DPI = 110
+DPI = 100
+PNG_COLOURS = 256  # PNGs are saved with a palette: a third of the size, no visible loss at figure scale
 # Single-column width of a two-column paper, in inches.
 COLUMN_WIDTH = 3.5
 PAGE_WIDTH = 7.2
@@ -66,8 +69,24 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[s
     paths = []
     for fmt in formats:
         path = out_dir / f"{name}.{fmt}"
-        metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "ModDate": None, "Producer": None,
-                                                      "Creator": None}}.get(fmt, {})
-        fig.savefig(path, format=fmt, metadata=metadata, dpi=DPI, bbox_inches="tight", pad_inches=0.03)
+        if fmt == "png":
+            path.write_bytes(figure_png(fig))
+        else:
+            metadata = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
+            fig.savefig(path, format=fmt, metadata=metadata if fmt == "pdf" else None, dpi=DPI,
+                        bbox_inches="tight", pad_inches=0.03)
         paths.append(path)
     return paths
+
+
+def figure_png(fig: Figure, dpi: int = DPI, colours: int | None = PNG_COLOURS) -> bytes:
+    """PNG bytes of ``fig`` without metadata, reduced to a ``colours`` palette (None: full RGB)."""
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.03, metadata={"Software": None})
+    if colours is None:
+        return buf.getvalue()
+    image = Image.open(BytesIO(buf.getvalue())).convert("RGB")
+    quantized = image.quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    out = BytesIO()
+    quantized.save(out, format="png", optimize=True)
+    return out.getvalue()

@@ -1,0 +1,214 @@
+"""End-to-end speed of `istvt-explain VIDEO --out heatmap.mp4`, with a per-stage table.
+
+Runs the same library calls as the command (``pipeline.analyze_video`` then ``render.video``)
+on a generated 640x360 face video (scikit-image's public-domain astronaut, ``data.media``), with
+the bundled demo weights (tiny preset) or, where they are missing, a tiny model of random weights
+(the same computation: speed does not depend on the values of the weights).
+
+Stages: decode (one PyAV pass over the file, RGB), faces (the face pass of ``extract_face_clips``:
+its two decode passes, MTCNN detection, tracking, cropping), detect (faces minus two decode
+passes), model (a plain forward pass over all clips, timed on its own), explain (the explanation
+call, which runs its own forward pass: this is what the job pays), render (overlay, timeline),
+encode (H.264).  frames/s = frames / wall time of the whole job (faces + explain + render pass).
+
+    python benchmarks/bench_e2e.py --threads 2 --methods relevance rollout --out benchmarks/results/e2e_cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import istvt_explain as ie
+from istvt_explain.data.clips import extract_face_clips, normalize_clip
+from istvt_explain.data.media import make_face_video
+from istvt_explain.data.video import VideoReader
+from istvt_explain.pipeline import PipelineOptions, StageTimer, analyze_video, optimize_for_inference
+from istvt_explain.render.video import render_video
+
+STAGES = ("decode", "faces", "detect", "model", "explain", "render", "encode")
+
+
+def _model(device: str) -> tuple[torch.nn.Module, str]:
+    if ie.DEMO_WEIGHTS.is_file():
+        return ie.load_demo_model(device=device), "bundled demo weights (tiny)"
+    torch.manual_seed(0)
+    return ie.create_model("tiny", device=device), "tiny preset, random weights (demo weights not yet shipped)"
+
+
+def _timed(fn, *args) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call."""
+    start, cpu = time.perf_counter(), time.process_time()
+    fn(*args)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _decode_pass(path: Path) -> None:
+    for _ in VideoReader(path):
+        pass
+
+
+def _forward_pass(model: torch.nn.Module, clips: np.ndarray, batch: int) -> None:
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for i in range(0, len(clips), batch):
+            model(normalize_clip(clips[i:i + batch]).to(device))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench(video: Path, model: torch.nn.Module, method: str, detect_every: int, batch: int, out_dir: Path,
+          frames: int) -> dict:
+    """One run of the job; per stage wall and CPU seconds."""
+    options = PipelineOptions(method=method, detect_every=detect_every, batch_size=batch)
+    timer = StageTimer()
+    start, cpu = time.perf_counter(), time.process_time()
+    analysis = analyze_video(video, model, options, timer=timer)
+    render_video(analysis, out_dir / f"{method}.mp4", timer=timer)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    decode = _timed(_decode_pass, video)
+    clips = extract_face_clips(video, image_size=model.config.image_size, frames=model.config.frames,
+                               detect_every=detect_every).clips
+    forward = _timed(_forward_pass, model, clips, batch)
+    row = {"method": method, "detect_every": detect_every, "frames": frames,
+           "clips": int(len(analysis.frame_indices)), "wall": wall, "cpu": cpu, "fps": frames / wall}
+    for kind, source, extra in (("wall", timer.seconds, 0), ("cpu", timer.cpu_seconds, 1)):
+        faces = source.get("faces", 0.0)
+        row[kind + "_stages"] = {
+            "decode": decode[extra], "faces": faces, "detect": max(faces - 2 * decode[extra], 0.0),
+            "model": forward[extra], "explain": source.get("explain", 0.0), "render": source.get("render", 0.0),
+            "encode": source.get("encode", 0.0), "render_pass_decode": source.get("decode", 0.0),
+        }
+    return row
+
+
+def isolated(video: Path, model: torch.nn.Module, method: str, batch: int, repeat: int) -> dict[str, float]:
+    """Per-frame ms of each stage on its own, the fastest of ``repeat`` short runs.
+
+    On a shared machine a short run often lands in a quiet moment, a whole job rarely does: the sum
+    of these minima estimates what the job costs on idle cores.
+    """
+    from istvt_explain.data.detectors import create_detector
+    from istvt_explain.data.video import VideoWriter
+    from istvt_explain.explain import explain
+    from istvt_explain.render.video import FrameComposer
+
+    options = PipelineOptions(method=method, batch_size=batch)
+    frames = list(VideoReader(video))[:8]
+    detector = create_detector(options.detector, min_face=options.min_face)
+    analysis = analyze_video(video, model, options)
+    composer = FrameComposer(analysis)
+    clips = extract_face_clips(video, image_size=model.config.image_size, frames=model.config.frames).clips
+    x = normalize_clip(clips[:batch])
+    per_clip_frames = x.shape[0] * x.shape[1]
+
+    def best(fn, count: int) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return 1000 * min(times) / count
+
+    def encode() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            w, h = composer.size
+            with VideoWriter(Path(tmp) / "e.mp4", 25.0, w, h) as writer:
+                for i, f in enumerate(frames):
+                    writer.write(composer.compose(i, f))
+
+    render = best(lambda: [composer.compose(i, f) for i, f in enumerate(frames)], len(frames))
+    return {
+        "decode": best(lambda: _decode_pass(video), len(analysis.face_frames)),
+        "detect": best(lambda: [detector.detect(f) for f in frames], len(frames)),
+        "model": best(lambda: _forward_pass(model, clips[:batch], batch), per_clip_frames),
+        "explain": best(lambda: explain(model, x, method=method), per_clip_frames),
+        "render": render,
+        "encode": best(encode, len(frames)) - render,
+    }
+
+
+def table(rows: list[dict], kind: str = "wall") -> str:
+    head = ("| method | detect every | " + " | ".join(f"{s} ms/frame" for s in STAGES)
+            + f" | total {kind} s | frames/s |")
+    lines = [head, "|" + "---|" * (len(STAGES) + 4)]
+    for r in rows:
+        st = r[kind + "_stages"]
+        per = " | ".join(f"{1000 * st[s] / r['frames']:.1f}" for s in STAGES)
+        total = r[kind]
+        lines.append(f"| {r['method']} | {r['detect_every']} | {per} | {total:.2f} | {r['frames'] / total:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--size", type=int, nargs=2, default=(640, 360), metavar=("W", "H"))
+    p.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--methods", nargs="+", default=["relevance", "rollout"])
+    p.add_argument("--detect-every", type=int, nargs="+", default=[1])
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--repeat", type=int, default=3, help="runs per setting; the fastest is kept")
+    p.add_argument("--isolated-repeat", type=int, default=10, help="runs per stage in the isolated table")
+    p.add_argument("--no-channels-last", action="store_true", help="keep the default weight layout")
+    p.add_argument("--out", type=Path, help="write OUT.md and OUT.json")
+    args = p.parse_args(argv)
+
+    load_start = os.getloadavg()[0]
+    torch.set_num_threads(args.threads)
+    import cv2
+
+    cv2.setNumThreads(args.threads)
+    model, weights = _model(args.device)
+    if not args.no_channels_last:
+        optimize_for_inference(model)  # as the command does
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        video = make_face_video(Path(tmp) / "bench.mp4", frames=args.frames, size=tuple(args.size)).path
+        analyze_video(video, model, PipelineOptions(method="rollout"))  # warm-up: imports, detector, kernels
+        for method in args.methods:
+            for every in args.detect_every:
+                runs = [bench(video, model, method, every, args.batch_size, Path(tmp), args.frames)
+                        for _ in range(args.repeat)]
+                rows.append(min(runs, key=lambda r: r["wall"]))
+                print(f"{method} detect_every={every}: {rows[-1]['fps']:.1f} frames/s", file=sys.stderr)
+        iso_rows = {m: isolated(video, model, m, args.batch_size, args.isolated_repeat) for m in args.methods}
+    iso_lines = ["| method | decode | detect | model (alone) | explain (incl. its forward) | render | encode "
+                 "| job estimate ms/frame | frames/s |", "|" + "---|" * 9]
+    for method, st in iso_rows.items():
+        total = st["decode"] * 2 + st["detect"] + st["explain"] + st["render"] + st["encode"]
+        iso_lines.append(f"| {method} | " + " | ".join(f"{st[k]:.1f}" for k in
+                         ("decode", "detect", "model", "explain", "render", "encode"))
+                         + f" | {total:.1f} | {1000 / total:.1f} |")
+    load = os.getloadavg()
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores visible, "
+               f"{args.threads} threads, load average {load_start:.1f} at the start and {load[0]:.1f} at the end "
+               f"(other jobs on the machine), torch {torch.__version__}; fastest of {args.repeat} runs per row")
+    text = (f"End-to-end, {args.frames} frames of {args.size[0]}x{args.size[1]} video, {weights}, "
+            f"device {args.device}.\n{machine}\n\nWall clock (what a user waits):\n\n{table(rows)}\n\n"
+            f"CPU time of the process, all threads (varies less on a shared machine; frames/s here = "
+            f"frames per CPU-second, i.e. the rate on one fully available core):\n\n{table(rows, 'cpu')}\n\n"
+            f"Each stage on its own, ms per frame, fastest of {args.isolated_repeat} short runs (detect every frame; "
+            f"job estimate = 2 decode passes + detect + explain + render + encode):\n\n"
+            + "\n".join(iso_lines) + "\n")
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".md").write_text(text)
+        args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "weights": weights,
+                                                             "rows": rows, "isolated_ms_per_frame": iso_rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""`istvt-explain VIDEO --out heatmap.mp4`: the whole job an analyst runs on a suspicious video.
+
+Decode, find and track the face, classify every clip, explain it, and write the explained
+video (plus, on request, a JSON report, the raw maps and key frames).  This module only parses
+options and calls the library (``pipeline.analyze_video``, ``render``); every output goes
+through ``StagedOutputs`` so that a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..demo import DEMO_WEIGHTS, load_demo_model
+from ..errors import InputError
+from ..explain import available_methods
+from ..models import create_model, load_model, read_config
+from ..pipeline import PipelineOptions, StageTimer, VideoAnalysis, analyze_video, optimize_for_inference
+from .errors import UserError
+from .staging import StagedOutputs
+
+KEYFRAME_GLOB = "[0-9][0-9]_frame[0-9]*.png"  # render.keyframes.keyframe_name
+HELP = "explain a video: heatmap video, JSON report, maps and key frames (the default command)"
+
+DEMO_NOTICE = ("note: using the bundled demo weights (tiny preset, trained on synthetic pseudo-fakes only; "
+               "not a forensic tool). Pass --weights for a real model.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.usage = "istvt-explain (VIDEO | --demo) --out heatmap.mp4 [options]"
+    parser.add_argument("video", nargs="?", help="the video file to explain")
+    parser.add_argument("--demo", action="store_true",
+                        help="make a short demo video (a real face clip, then a manipulated one) and explain it")
+    out = parser.add_argument_group("outputs")
+    out.add_argument("-o", "--out", metavar="MP4", help="the explained video (H.264 MP4)")
+    out.add_argument("--json", metavar="PATH", help="a JSON report: verdict, per-clip and per-frame scores")
+    out.add_argument("--maps", metavar="NPZ",
+                     help="every frame's heatmap at full frame size (float16, 0 where no face), as .npz")
+    out.add_argument("--frames", metavar="DIR", help="save the most suspicious frames as PNG pictures here")
+    out.add_argument("--keyframes", type=int, default=5, metavar="N", help="how many key frames (default 5)")
+    out.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    model = parser.add_argument_group("model")
+    model.add_argument("--weights", metavar="PATH",
+                       help="an istvt-explain checkpoint (.safetensors); default: the bundled demo weights")
+    model.add_argument("--preset", help="refuse weights that are not of this preset (paper, small, tiny)")
+    methods = available_methods()
+    model.add_argument("--method", default="relevance", choices=methods, metavar="NAME",
+                       help=f"explanation method: {', '.join(methods)} (default relevance; the Captum baselines "
+                            "integrated_gradients, occlusion, feature_ablation take minutes per clip on a CPU)")
+    model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                       help="where the model runs (auto: cuda when available)")
+    model.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per model call")
+    faces = parser.add_argument_group("faces and clips")
+    faces.add_argument("--stride", type=int, metavar="N",
+                       help="frames between clip starts (default: the clip length, each frame once)")
+    faces.add_argument("--face", type=int, default=0, metavar="N", help="which face track, 0 = the largest")
+    faces.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar"), help="face detector")
+    faces.add_argument("--min-face", type=int, default=40, metavar="PX",
+                       help="smallest face to look for, in pixels of the frame shrunk to 640 a side (default 40)")
+    faces.add_argument("--detect-every", type=int, default=1, metavar="N",
+                       help="run the detector every N frames and track in between")
+    look = parser.add_argument_group("look")
+    look.add_argument("--colormap", default="jet", help="matplotlib colour map of the heatmap (default jet)")
+    look.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity, 0..1 (default 0.5)")
+    look.add_argument("--threshold", type=float, default=0.5,
+                      help="fake probability from which the verdict is FAKE (default 0.5)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notice or summary")
+
+
+# -- model -------------------------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available here (use --device cpu)")
+    return torch.device(name)
+
+
+def load_weights(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model and a description of its weights for the report."""
+    if args.weights is None:
+        model = load_demo_model(device=device)
+        if not args.quiet:
+            print(DEMO_NOTICE, file=sys.stderr)
+        path, demo = DEMO_WEIGHTS, True
+    else:
+        path, demo = Path(args.weights), False
+        if args.preset is not None:
+            model = create_model(args.preset, weights=path, device=device)
+        else:
+            model = load_model(path, device=device)
+    if args.preset is not None and model.config.name != args.preset:
+        stored = read_config(path)
+        raise InputError(f"{path}: weights are for preset {stored.name if stored else '?'!r}, not {args.preset!r}")
+    optimize_for_inference(model)
+    return model, {"path": str(path), "demo": demo, "preset": model.config.name, "config": model.config.to_dict()}
+
+
+# -- progress and summary ----------------------------------------------------------------------
+
+
+class ProgressBar:
+    """One tqdm bar per stage on stderr; nothing at all when quiet or when stderr is not a terminal."""
+
+    LABELS = {"faces": "finding faces", "explain": "explaining clips", "render": "rendering"}
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar = None
+        self._stage: str | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if stage != self._stage:
+            self.close()
+            self._stage = stage
+            self._bar = tqdm(total=total, desc=self.LABELS.get(stage, stage), unit="frame" if stage != "explain"
+                             else "clip", file=sys.stderr, leave=False, dynamic_ncols=True)
+        if total != self._bar.total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+            self._stage = None
+
+
+def summary(analysis: VideoAnalysis, written: list[Path], timings: dict[str, float], elapsed: float,
+            label: str | None = None) -> str:
+    """The one screen printed when the job ends."""
+    a = analysis
+    lines = [
+        f"istvt-explain {__version__}: {label or a.video_path}",
+        f"  verdict          {a.verdict.upper()}  (fake probability {a.video_probability:.3f}, "
+        f"threshold {a.threshold:g})",
+        f"  video            {a.num_frames} frames, {a.width}x{a.height}, {a.fps:.3g} fps",
+        f"  processed        {int(a.processed.sum())} frames in {len(a.frame_indices)} clips; "
+        f"skipped {len(a.skipped_frames)} (no usable face)",
+        f"  method           {a.method}",
+    ]
+    top = a.suspicious_frames(5)
+    if top:
+        shown = ", ".join(f"{i} ({a.frame_probability[i]:.2f})" for i in top)
+        lines.append(f"  most suspicious  frames {shown}")
+    probs = a.clip_probability
+    lines.append(f"  clip scores      min {probs.min():.3f}  mean {probs.mean():.3f}  max {probs.max():.3f}")
+    stages = "  ".join(f"{k} {v:.2f}s" for k, v in timings.items())
+    lines.append(f"  time             {elapsed:.1f}s, {a.num_frames / max(elapsed, 1e-9):.1f} frames/s ({stages})")
+    for path in written:
+        lines.append(f"  wrote            {path}")
+    return "\n".join(lines)
+
+
+# -- the job -----------------------------------------------------------------------------------
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.demo and args.video:
+        raise UserError("give either a VIDEO or --demo, not both")
+    if not args.demo and not args.video:
+        raise UserError("no video given (usage: istvt-explain VIDEO --out heatmap.mp4, or --demo)")
+    if not any((args.out, args.json, args.maps, args.frames)):
+        raise UserError("nothing to write: give --out (and/or --json, --maps, --frames)")
+    if args.keyframes < 1:
+        raise UserError(f"--keyframes must be >= 1, got {args.keyframes}")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UserError(f"--threshold must be between 0 and 1, got {args.threshold}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..render.overlay import OverlayStyle
+
+    _check_args(args)
+    started = time.perf_counter()
+    style = OverlayStyle(colormap=args.colormap, alpha=args.alpha)  # unknown colour map: InputError now
+    options = PipelineOptions(method=args.method, stride=args.stride, face=args.face,
+                              detect_every=args.detect_every, batch_size=args.batch_size,
+                              threshold=args.threshold, detector=args.detector, min_face=args.min_face)
+    device = resolve_device(args.device)
+    with tempfile.TemporaryDirectory(prefix="istvt-explain-") as scratch:
+        if args.demo:
+            video = Path(scratch) / "demo-input.mp4"
+        else:
+            video = Path(args.video).expanduser()
+            _check_video_path(video)
+        with StagedOutputs(force=args.force, protected=() if args.demo else (video,)) as staged:
+            targets = {
+                "out": staged.claim(args.out, "--out") if args.out else None,
+                "json": staged.claim(args.json, "--json") if args.json else None,
+                "maps": staged.claim(args.maps, "--maps") if args.maps else None,
+                "frames": (staged.claim(args.frames, "--frames", directory=True, replace=KEYFRAME_GLOB)
+                           if args.frames else None),
+            }
+            model, weights = load_weights(args, device)
+            extra: dict[str, Any] = {}
+            if args.demo:
+                from ..demo_video import make_demo_video
+
+                demo = make_demo_video(video, crop_size=model.config.image_size)
+                extra["demo"] = {"real_frames": [0, demo.fake_start - 1],
+                                 "manipulated_frames": [demo.fake_start, demo.num_frames - 1],
+                                 "manipulation": "self-blended pseudo-fake of the face (data.pseudofake)"}
+            progress = ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
+            timer = StageTimer()
+            try:
+                analysis = analyze_video(video, model, options, progress=progress, timer=timer)
+                written = _write_outputs(analysis, args, targets, style, weights, extra, progress, timer)
+            finally:
+                progress.close()
+            staged.commit()
+    if not args.quiet:
+        label = None
+        if args.demo:
+            d = extra["demo"]
+            label = (f"generated demo video (frames {d['real_frames'][0]}-{d['real_frames'][1]} real, "
+                     f"{d['manipulated_frames'][0]}-{d['manipulated_frames'][1]} manipulated)")
+        print(summary(analysis, written, timer.seconds, time.perf_counter() - started, label))
+    return 0
+
+
+def _check_video_path(video: Path) -> None:
+    """Fail before loading anything when the input obviously is not there."""
+    if not video.exists():
+        raise InputError(f"{video}: no such file")
+    if video.is_dir():
+        raise InputError(f"{video}: is a directory, not a video file")
+
+
+def _write_outputs(analysis: VideoAnalysis, args: argparse.Namespace, targets: dict[str, Path | None],
+                   style, weights: dict[str, Any], extra: dict[str, Any], progress, timer: StageTimer
+                   ) -> list[Path]:
+    from ..render.keyframes import save_keyframes
+    from ..render.report import build_report, write_maps, write_report
+    from ..render.video import render_video
+
+    order = analysis.suspicious_frames(args.keyframes)
+    finals = {key: str(Path(getattr(args, key)).expanduser()) for key in targets if targets[key] is not None}
+    try:
+        kept = {}
+        if targets["out"] is not None or targets["frames"] is not None:
+            scratch_video = targets["out"]
+            if scratch_video is None:  # key frames only: render into a throw-away file
+                scratch_video = Path(targets["frames"]) / ".render.mp4"
+            kept = render_video(analysis, scratch_video, style, keep_frames=order if targets["frames"] else (),
+                                progress=progress, timer=timer)
+            if targets["out"] is None:
+                scratch_video.unlink(missing_ok=True)
+        if targets["frames"] is not None:
+            save_keyframes(kept, order, targets["frames"])
+        if targets["maps"] is not None:
+            with timer.stage("maps"):
+                write_maps(analysis, targets["maps"])
+        if targets["json"] is not None:
+            report = build_report(analysis, weights, top_k=args.keyframes, outputs=finals) | extra
+            if "demo" in extra:  # the generated input lived in a scratch folder that is gone now
+                report["input"]["path"] = None
+            write_report(report, targets["json"])
+    except OSError as err:
+        raise UserError(f"cannot write the outputs ({err.strerror or err})") from None
+    return [Path(p) for p in finals.values()]

@@ -1,0 +1,92 @@
+"""Helpers for the end-to-end tests (pipeline, render, command line): generated media, checks with PyAV."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+import istvt_explain as ie
+from istvt_explain.data.media import FaceVideo, make_face_video
+from istvt_explain.data.video import VideoWriter
+
+FRAMES = 12          # two clips of the tiny preset's 6 frames
+SIZE = (320, 240)    # (width, height)
+FPS = 25.0
+
+
+def tiny_weights(path: Path, seed: int = 0) -> Path:
+    """A randomly initialised tiny model saved as an istvt-explain checkpoint (stands in for trained weights)."""
+    import torch
+
+    torch.manual_seed(seed)
+    ie.save_checkpoint(ie.create_model("tiny"), path)
+    return path
+
+
+def face_video(path: Path, frames: int = FRAMES, visible: np.ndarray | None = None,
+               size: tuple[int, int] = SIZE) -> FaceVideo:
+    return make_face_video(path, frames=frames, size=size, fps=FPS, visible=visible)
+
+
+def faceless_video(path: Path, frames: int = FRAMES) -> Path:
+    """A textured background with no face anywhere."""
+    w, h = SIZE
+    y, x = np.mgrid[0:h, 0:w]
+    with VideoWriter(path, FPS, w, h) as writer:
+        for t in range(frames):
+            img = np.stack([(x + 3 * t) % 256, (y * 2) % 256, np.full_like(x, 120)], -1).astype(np.uint8)
+            writer.write(img)
+    return path
+
+
+def probe(path: Path) -> dict:
+    """Codec, frame count, frame rate and size of a video, read with PyAV (decoding every frame)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        rate = Fraction(stream.average_rate)
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return {"codec": codec, "fps": float(rate), "frames": len(frames), "width": frames[0].shape[1],
+            "height": frames[0].shape[0], "pixels": frames}
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def box_contrast(original: np.ndarray, rendered: np.ndarray, box: np.ndarray) -> tuple[float, float]:
+    """Mean absolute change inside ``box`` and outside it (both restricted to the original frame area)."""
+    h, w = original.shape[:2]
+    diff = np.abs(rendered[:h, :w].astype(np.float32) - original.astype(np.float32)).mean(axis=2)
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    inside = np.zeros((h, w), bool)
+    inside[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)] = True
+    ring = np.zeros((h, w), bool)  # keep away from the box outline
+    ring[max(y0 - 6, 0):min(y1 + 6, h), max(x0 - 6, 0):min(x1 + 6, w)] = True
+    return float(diff[inside].mean()), float(diff[~ring].mean())
+
+
+def leftovers(folder: Path, keep: set[str]) -> list[str]:
+    """Every name in ``folder`` (hidden temporary files included) other than ``keep``."""
+    return sorted(p.name for p in folder.iterdir() if p.name not in keep)
+
+
+def truncated_faststart(source: Path, path: Path, keep: float = 0.6) -> Path:
+    """``source`` re-encoded with its index first (faststart), then cut: it opens, but decoding stops early."""
+    frames = read_frames(source)
+    with av.open(str(path), "w", format="mp4", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=int(FPS))
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+    return path

@@ -1,0 +1,78 @@
+"""``analyze_video``: a generated face video through faces, clips, model and explanation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from e2e_support import FRAMES, face_video, faceless_video, tiny_weights
+
+import istvt_explain as ie
+from istvt_explain.errors import InputError
+from istvt_explain.pipeline import PipelineOptions, StageTimer, analyze_video
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return ie.load_model(tiny_weights(tmp_path_factory.mktemp("w") / "tiny.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def partial(tmp_path_factory):
+    """18 frames; the face leaves after frame 11."""
+    visible = np.arange(18) < 12
+    return face_video(tmp_path_factory.mktemp("v") / "partial.mp4", frames=18, visible=visible)
+
+
+def test_analysis_of_a_face_video(model, tmp_path: Path) -> None:
+    video = face_video(tmp_path / "face.mp4")
+    timer = StageTimer()
+    calls = []
+    a = analyze_video(video.path, model, PipelineOptions(method="rollout"), timer=timer,
+                      progress=lambda *args: calls.append(args))
+    assert (a.num_frames, a.width, a.height, a.fps) == (FRAMES, 320, 240, 25.0)
+    assert a.frame_indices.shape == (2, 6) and a.explanation.spatial.shape[:2] == (2, 6)
+    assert a.processed.all() and a.skipped_frames == []
+    assert np.isfinite(a.frame_maps).all() and a.frame_maps.min() >= 0 and a.frame_maps.max() <= 1
+    assert 0 <= a.video_probability <= 1 and a.verdict in ("real", "fake")
+    assert {"faces", "explain"} <= set(timer.seconds)
+    assert calls[-1] == ("explain", 2, 2)
+    # the crop box is centred on the true face and larger than it
+    truth, box = video.boxes[0], a.boxes[0]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    assert truth[0] < cx < truth[2] and truth[1] < cy < truth[3]
+    assert box[2] - box[0] >= truth[2] - truth[0]
+
+
+def test_face_in_some_frames_only(model, partial) -> None:
+    a = analyze_video(partial.path, model, PipelineOptions(method="rollout"))
+    assert a.skipped_frames == list(range(12, 18))
+    assert a.processed[:12].all()
+    maps = a.full_frame_maps()
+    assert maps[:12].max() > 0 and not maps[12:].any()
+
+
+def test_no_face_is_an_input_error(model, tmp_path: Path) -> None:
+    path = faceless_video(tmp_path / "empty_scene.mp4")
+    with pytest.raises(InputError, match="no face"):
+        analyze_video(path, model)
+
+
+def test_unknown_method_is_an_input_error(model, partial) -> None:
+    with pytest.raises(InputError, match="method|unknown"):
+        analyze_video(partial.path, model, PipelineOptions(method="no-such-method"))
+
+
+def test_channels_last_weights_keep_the_output(model) -> None:
+    import copy
+
+    import torch
+
+    from istvt_explain.pipeline import optimize_for_inference
+
+    fast = optimize_for_inference(copy.deepcopy(model))
+    assert fast.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    clips = torch.randn(1, 6, 3, 160, 160, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(clips), model(clips), rtol=1e-4, atol=1e-5)
