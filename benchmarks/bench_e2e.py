@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
     p.add_argument("--device", default="cpu")
     p.add_argument("--methods", nargs="+", default=["relevance", "rollout"])
-    p.add_argument("--detect-every", type=int, nargs="+", default=[1])
+    p.add_argument("--detect-every", type=int, nargs="+", default=[1, 3])
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--repeat", type=int, default=3, help="runs per setting; the fastest is kept")
     p.add_argument("--isolated-repeat", type=int, default=10, help="runs per stage in the isolated table")

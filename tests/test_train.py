@@ -160,3 +160,41 @@ def test_interrupted_state_write_keeps_the_previous_state(tmp_path, monkeypatch)
     assert path.read_bytes() == before
     assert not [p for p in path.parent.iterdir() if p.name != "last.pt"]  # no half-written leftovers
     assert load_state(path)["progress"]["epoch"] == 1
+
+
+def test_pair_groups_stay_together_and_shards_are_disjoint():
+    from istvt_explain.train.state import ResumableSampler
+
+    class Pairs(torch.utils.data.Dataset):
+        group_size = 2
+
+        def __len__(self) -> int:
+            return 20
+
+        def __getitem__(self, index: int) -> int:
+            return index
+
+    shards = []
+    for rank in range(2):
+        sampler = ResumableSampler(Pairs(), num_replicas=2, rank=rank, seed=3)
+        sampler.set_epoch(1)
+        order = list(sampler)
+        assert len(order) == len(sampler) == 10
+        assert all(order[i] // 2 == order[i + 1] // 2 and order[i] % 2 == 0 for i in range(0, 10, 2))
+        shards.append(set(order))
+    assert shards[0].isdisjoint(shards[1]) and shards[0] | shards[1] == set(range(20))
+    sampler = ResumableSampler(Pairs(), seed=3)
+    sampler.set_start(4)
+    full = ResumableSampler(Pairs(), seed=3)
+    assert list(sampler) == list(full)[4:]
+
+
+def test_pseudofake_pairs_differ_only_by_the_blend():
+    from istvt_explain.train.pseudofake_data import PictureClipSource, PseudoFakeDataset
+
+    data = PseudoFakeDataset(PictureClipSource(["astronaut"], frames=2, size=64), length=4, blend="builtin")
+    real, fake = data[2], data[3]
+    assert real["label"] == 0.0 and fake["label"] == 1.0
+    outside = fake["mask"] == 0
+    assert torch.equal(real["clip"].permute(1, 0, 2, 3)[:, outside], fake["clip"].permute(1, 0, 2, 3)[:, outside])
+    assert not torch.equal(real["clip"], fake["clip"])

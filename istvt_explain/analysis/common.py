@@ -33,8 +33,11 @@ def model_input(clips: np.ndarray, device: torch.device | str | None = None) -> 
     return x.to(device=device, dtype=torch.float32) if device is not None else x.float()
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
+def model_device(model: torch.nn.Module | None) -> torch.device:
+    """Where the model's weights are (the CPU for a stand-in without parameters)."""
+    params = model.parameters() if isinstance(model, torch.nn.Module) else iter(())
+    first = next(params, None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def explain_batched(model: torch.nn.Module, clips: np.ndarray, method: str, *,
@@ -98,3 +101,31 @@ def as_uint8_clips(clips: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     if arr.dtype != np.uint8 or arr.ndim != 5:
         raise ValueError(f"expected uint8 clips (K, T, H, W, 3), got {arr.dtype} {tuple(arr.shape)}")
     return arr
+
+
+def load_analysis_model(weights: str | None = None, device: str | torch.device | None = None) -> torch.nn.Module:
+    """``weights`` when given; else the demo weights; else (a checkout without them) a seeded random tiny model.
+
+    The last case says so on stderr: figures of a random model show the machinery, not a detector.
+    """
+    import sys
+
+    from ..demo import DEMO_WEIGHTS, load_demo_model
+    from ..errors import InputError
+    from ..models import create_model, load_model
+
+    if device is not None:
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise InputError(f"unknown torch device {device!r} (cpu, cuda, cuda:1, mps...)") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise InputError(f"device {device} asked for, but this torch sees no CUDA GPU")
+    if weights:
+        return load_model(weights, device=device)
+    if DEMO_WEIGHTS.is_file():
+        return load_demo_model(device=device)
+    print(f"istvt-explain: warning: {DEMO_WEIGHTS.name} is missing; using a random tiny model (seed 0)",
+          file=sys.stderr)
+    torch.manual_seed(0)
+    return create_model("tiny", device=device)

@@ -18,6 +18,13 @@ from ..errors import InputError
 # subcommand name -> module (imported lazily, so `--help` stays fast)
 SUBCOMMANDS: dict[str, str] = {
     "model-info": "istvt_explain.cli.model_info",
+    "evaluate-explanations": "istvt_explain.cli.evaluate_explanations",
+    "preprocess": "istvt_explain.cli.preprocess",
+    "train": "istvt_explain.cli.train",
+    "evaluate": "istvt_explain.cli.evaluate",
+    "figures": "istvt_explain.cli.figures",
+    "hard-samples": "istvt_explain.cli.hard_samples",
+    "sensitivity": "istvt_explain.cli.sensitivity",
 }
 DEFAULT_COMMAND = "istvt_explain.cli.explain_video"
 

@@ -64,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faces.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar"), help="face detector")
     faces.add_argument("--min-face", type=int, default=40, metavar="PX",
                        help="smallest face to look for, in pixels of the frame shrunk to 640 a side (default 40)")
-    faces.add_argument("--detect-every", type=int, default=1, metavar="N",
-                       help="run the detector every N frames and track in between")
+    faces.add_argument("--detect-every", type=int, default=3, metavar="N",
+                       help="run the detector every N frames and track in between (default 3; 1 for "
+                            "fast-moving faces)")
     look = parser.add_argument_group("look")
     look.add_argument("--colormap", default="jet", help="matplotlib colour map of the heatmap (default jet)")
     look.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity, 0..1 (default 0.5)")

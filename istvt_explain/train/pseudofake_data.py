@@ -264,8 +264,10 @@ def to_tensor_clip(frames: np.ndarray) -> torch.Tensor:
 # -- the data set -----------------------------------------------------------------------------------
 class PseudoFakeDataset(Dataset):
     """Pairs of items from ``source``: index 2k is the real clip k, index 2k+1 a self-blended fake of
-    the same clip (with its own draw of motion and augmentation), so real and fake are exactly balanced
-    and a mini-batch cannot tell them apart by the picture or the crop alone.
+    the very same clip (same motion, same augmentation), so real and fake are exactly balanced and
+    the blend is the only thing that tells them apart.  ``group_size = 2`` asks the training sampler
+    to keep each pair in one batch, as Self-Blended Images training does: the contrast within a pair
+    is what a model trained from scratch learns from quickly.
 
     Items follow the clip contract: ``clip`` (T, 3, S, S) normalised, ``label`` (1.0 = fake),
     ``video_id``, ``manipulation`` ("pseudofake" or "real") and ``mask`` (T, S, S).
@@ -281,6 +283,7 @@ class PseudoFakeDataset(Dataset):
         self.augment = augment
         self.blend = resolve_blend(blend) if isinstance(blend, str) else blend
         self.epoch = 0
+        self.group_size = 2 if self.length % 2 == 0 else 1
 
     def set_epoch(self, epoch: int) -> None:
         """Fresh augmentations every epoch, the same ones for the same (seed, epoch, index)."""
@@ -296,15 +299,17 @@ class PseudoFakeDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.length:
             raise IndexError(index)
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        real = self.source.clip(index // 2, rng)
+        pair = index // 2
+        rng = np.random.default_rng([self.seed, self.epoch, pair])
+        real = self.source.clip(pair, rng)
         frames = real.frames
         fake = index % 2 == 1
         masks = np.zeros(frames.shape[:3], np.float32)
         if fake:
-            frames, masks = self.blend(frames, rng)
+            frames, masks = self.blend(frames, np.random.default_rng([self.seed, self.epoch, pair, 1]))
         if self.augment:
-            frames = augment_clip(frames, rng, grey=real.grey)
+            # The same photometric draw for both halves of a pair: the blend is their only difference.
+            frames = augment_clip(frames, np.random.default_rng([self.seed, self.epoch, pair, 2]), grey=real.grey)
         elif real.grey:
             frames = np.repeat(frames.mean(axis=-1, keepdims=True).round().astype(np.uint8), 3, axis=-1)
         return {

@@ -38,11 +38,29 @@ class ResumableSampler(DistributedSampler):
     def set_start(self, start: int) -> None:
         self.start = max(0, int(start))
 
+    @property
+    def group_size(self) -> int:
+        """Items that must stay together in one batch (2 for real/pseudo-fake pairs), else 1."""
+        size = int(getattr(self.dataset, "group_size", 1))
+        return size if size > 1 and self.shuffle and len(self.dataset) % size == 0 else 1
+
+    def _epoch_indices(self) -> list[int]:
+        size = self.group_size
+        if size == 1:
+            return list(super().__iter__())
+        # Shuffle whole groups and hand each process whole groups, so a pair is never split.
+        gen = torch.Generator()
+        gen.manual_seed(self.seed + self.epoch)
+        groups = torch.randperm(len(self.dataset) // size, generator=gen).tolist()
+        groups += groups[: (-len(groups)) % self.num_replicas]
+        return [g * size + j for g in groups[self.rank::self.num_replicas] for j in range(size)]
+
     def __iter__(self) -> Iterator[int]:
-        return iter(list(super().__iter__())[self.start:])
+        return iter(self._epoch_indices()[self.start:])
 
     def __len__(self) -> int:
-        return max(0, self.num_samples - self.start)
+        total = self.num_samples if self.group_size == 1 else len(self._epoch_indices())
+        return max(0, total - self.start)
 
 
 # -- random states as tensors -----------------------------------------------------------------------

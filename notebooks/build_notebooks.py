@@ -1,0 +1,227 @@
+"""Write the four notebooks (outputs stripped) from the cells below: `python notebooks/build_notebooks.py`.
+
+The notebooks are data: keeping their source here makes them reviewable as
+code and keeps the committed files free of outputs and execution counts.
+Every notebook reads two environment variables so that CI can run it quickly:
+``ISTVT_NOTEBOOK_WEIGHTS`` (a checkpoint instead of the demo weights) and
+``ISTVT_NOTEBOOK_LEVEL`` (``paper``, ``quick`` or ``smoke``: how much work).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+
+SETUP = '''\
+%matplotlib inline
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from IPython.display import Image, Markdown, display
+
+from istvt_explain.analysis.common import load_analysis_model
+
+# CI sets these to run on a very small checkpoint with little work; by default: the demo weights.
+WEIGHTS = os.environ.get("ISTVT_NOTEBOOK_WEIGHTS") or None
+LEVEL = os.environ.get("ISTVT_NOTEBOOK_LEVEL", "quick")
+WORK = Path(tempfile.mkdtemp(prefix="istvt-notebook-"))
+torch.manual_seed(0)
+model = load_analysis_model(WEIGHTS)
+c = model.config
+print(f"model: {c.name} preset, {c.frames} frames of {c.image_size} x {c.image_size}, depth {c.depth}, {c.heads} heads")'''
+
+
+def quickstart() -> list:
+    return [
+        new_markdown_cell("# Quickstart: classify a face clip and see why\n\n"
+                          "Load the demo detector, cut face clips out of a short video, ask for the fake "
+                          "probability, then explain it: where in each frame the model looked (the heatmap) "
+                          "and which frames mattered (the importance curve)."),
+        new_code_cell(SETUP),
+        new_markdown_cell("## A video with a face\n\nThe package generates one from a public-domain photograph "
+                          "(scikit-image's `astronaut`), so this runs offline. Use any video file instead."),
+        new_code_cell('''\
+from istvt_explain.data.clips import extract_face_clips
+from istvt_explain.data.media import make_face_video
+
+video = make_face_video(WORK / "face.mp4", frames=24, motion="pan-zoom")
+found = extract_face_clips(video.path, image_size=c.image_size, frames=c.frames, max_clips=2)
+print(f"{len(found.frame_indices)} clips of {c.frames} face crops; frames of the first: {found.frame_indices[0]}")'''),
+        new_markdown_cell("## Classify"),
+        new_code_cell('''\
+with torch.no_grad():
+    probabilities = torch.sigmoid(model(found.tensor()))
+for i, p in enumerate(probabilities):
+    print(f"clip {i}: fake probability {p:.3f} -> {'FAKE' if p >= 0.5 else 'real'}")'''),
+        new_markdown_cell("## Explain\n\n`explain` returns an `Explanation`: `spatial` (B, T, h, w) token maps, "
+                          "`temporal` (B, T) frame importance and the fake probability. Here the "
+                          "gradient-weighted relevance of Chefer et al. and plain attention rollout."),
+        new_code_cell('''\
+from istvt_explain.explain import explain
+
+clip = found.tensor()[:1]
+explanations = {method: explain(model, clip, method=method) for method in ("relevance", "rollout")}
+exp = explanations["relevance"]
+print("spatial", tuple(exp.spatial.shape), "temporal", tuple(exp.temporal.shape),
+      f"fake probability {exp.fake_probability.item():.3f}")'''),
+        new_markdown_cell("## The overlay and the importance curve"),
+        new_code_cell('''\
+from istvt_explain.render.figures import ClipPanel, heatmap_grid_figure, temporal_curves_figure
+
+panel = ClipPanel(f"clip 0 (fake prob. {exp.fake_probability.item():.2f})", found.clips[0], explanations)
+display(heatmap_grid_figure([panel]))
+display(temporal_curves_figure([panel]))'''),
+    ]
+
+
+def explorer() -> list:
+    return [
+        new_markdown_cell("# Explorer\n\nPick a clip, an explanation method, a frame, a layer and a head, and the "
+                          "opacity of the overlay. The picture updates in place: the frame with its heatmap, "
+                          "the frame-importance curve, and what the chosen attention head looks at (the class "
+                          "token's attention over the frame's patches, and over the frames).\n\n"
+                          "The widgets need a running kernel; the callbacks are plain functions "
+                          "(`istvt_explain.analysis.explorer`) and are tested without a browser."),
+        new_code_cell(SETUP),
+        new_code_cell('''\
+from istvt_explain.data.clips import extract_face_clips
+from istvt_explain.data.media import make_face_video
+
+clips, names = [], []
+for motion, face in (("pan", "astronaut"), ("zoom", "astronaut-mirrored")):
+    video = make_face_video(WORK / f"{motion}.mp4", frames=16, motion=motion, face=face)
+    found = extract_face_clips(video.path, image_size=c.image_size, frames=c.frames, max_clips=2)
+    for i, clip in enumerate(found.clips):
+        clips.append(clip)
+        names.append(f"{video.path.name}, clip {i}")
+clips = np.stack(clips)
+print(names)'''),
+        new_code_cell('''\
+from istvt_explain.analysis.explorer import Explorer, ExplorerData
+
+methods = ["rollout", "attention"] if LEVEL == "smoke" else ["relevance", "rollout", "attention", "lrp"]
+data = ExplorerData(model, clips, names, methods=methods)
+explorer = Explorer(data)
+display(explorer.widget)'''),
+        new_markdown_cell("Code can drive the explorer too (what a click does):"),
+        new_code_cell('''\
+explorer.controls["frame"].value = c.frames - 1
+explorer.controls["layer"].value = c.depth - 1
+explorer.controls["head"].value = 1
+print(explorer.caption.value)'''),
+        new_markdown_cell("The same view as a static figure, for a report:"),
+        new_code_cell('''\
+from istvt_explain.analysis.explorer import ExplorerState, explorer_view, render_view
+
+display(render_view(explorer_view(data, ExplorerState(clip=1, method=methods[0], frame=2, layer=0, head=0))))'''),
+    ]
+
+
+def hard_samples() -> list:
+    return [
+        new_markdown_cell("# Hard samples\n\nWhere is the model wrong, or unsure, and what did it look at there? "
+                          "We score clips the demo weights never saw (the demo configuration's test split: a "
+                          "held-out face and its pseudo-fakes), rank them by loss and by closeness to the "
+                          "threshold, list the false positives and negatives, explain each, and test how "
+                          "fragile the answers and explanations are."),
+        new_code_cell(SETUP),
+        new_code_cell('''\
+import pandas as pd
+
+from istvt_explain.analysis import clips_from_array, explain_hard_samples, rank_hard_samples, score_clips
+from istvt_explain.analysis.paper import demo_test_clips
+
+COUNT = {"smoke": 6, "quick": 24, "paper": 64}[LEVEL]
+data = demo_test_clips(c, COUNT)
+scores = score_clips(model, data.clips, data.labels, data.ids, data.videos)
+hard = rank_hard_samples(scores, threshold=0.5, top=4)
+hard.summary()'''),
+        new_code_cell('''\
+reasons = hard.reasons()
+pd.DataFrame([{"clip": s.id, "truth": "fake" if s.label else "real", "fake prob.": round(s.probability, 3),
+               "loss": round(s.loss, 3), "why": ", ".join(reasons[s.id])} for s in hard.selected()])'''),
+        new_markdown_cell("## What the model looked at on the hard samples"),
+        new_code_cell('''\
+from istvt_explain.analysis.gallery import sample_panel, write_gallery
+from istvt_explain.render.figures import gallery_figure
+
+methods = ["rollout"] if LEVEL == "smoke" else ["relevance", "rollout"]
+samples = explain_hard_samples(model, hard, clips_from_array(data.clips, scores), methods=methods,
+                               limit=3 if LEVEL == "smoke" else 8)
+display(gallery_figure([sample_panel(s) for s in samples]))
+files = write_gallery(samples, hard, WORK / "gallery")
+print(f"HTML gallery: {files.html}\\nCSV: {files.csv}")'''),
+        new_markdown_cell("## How fragile are they?\n\nThe two hardest clips under compression, blur, noise, "
+                          "rescaling, brightness and contrast changes, dropped and shuffled frames. Stability of "
+                          "the explanation is the Spearman rank correlation of the maps with the clean ones."),
+        new_code_cell('''\
+from istvt_explain.analysis import run_sensitivity
+from istvt_explain.render.figures import sensitivity_figure
+
+hardest = [s.clip for s in hard.by_loss[:2]]
+perturbations = ["jpeg", "shuffle_frames"] if LEVEL == "smoke" else None
+study = run_sensitivity(model, data.clips[hardest], labels=data.labels[hardest],
+                        clip_ids=[data.ids[i] for i in hardest], perturbations=perturbations,
+                        method="rollout" if LEVEL == "smoke" else "relevance")
+display(sensitivity_figure(study))
+pd.DataFrame(study.summary()).round(3)'''),
+    ]
+
+
+def paper_figures() -> list:
+    return [
+        new_markdown_cell("# Paper figures\n\nEvery figure of `figures/`, built by the package "
+                          "(`istvt_explain.analysis.paper.make_paper_figures`), exactly as "
+                          "`istvt-explain figures --out figures/` does. `LEVEL = \"paper\"` (environment variable "
+                          "`ISTVT_NOTEBOOK_LEVEL=paper`) reproduces the committed figures (about a quarter of an "
+                          "hour on a laptop CPU); the default `quick` level draws the same figures from fewer "
+                          "clips and methods. They go to a temporary folder unless `ISTVT_FIGURES_OUT` says "
+                          "otherwise, so the committed ones stay as they are."),
+        new_code_cell(SETUP),
+        new_code_cell('''\
+from istvt_explain.analysis.paper import FIGURE_NAMES, FigureSettings, demo_test_clips, make_paper_figures
+
+settings = {"paper": FigureSettings, "quick": FigureSettings.quick, "smoke": FigureSettings.smoke}[LEVEL]()
+OUT = Path(os.environ.get("ISTVT_FIGURES_OUT") or WORK / "figures")
+data = demo_test_clips(c, settings.clips)
+results = make_paper_figures(model, data, OUT, settings, progress=print)
+results.summary()["clip_auc"], results.summary()["false_positives"], results.summary()["false_negatives"]'''),
+        new_code_cell('''\
+for name in FIGURE_NAMES:
+    display(Markdown(f"### {name}"))
+    display(Image(filename=str(OUT / f"{name}.png")))'''),
+    ]
+
+
+NOTEBOOKS = {
+    "01_quickstart.ipynb": quickstart,
+    "02_explorer.ipynb": explorer,
+    "03_hard_samples.ipynb": hard_samples,
+    "04_paper_figures.ipynb": paper_figures,
+}
+
+
+def build(folder: Path = HERE) -> list[Path]:
+    paths = []
+    for name, cells in NOTEBOOKS.items():
+        nb = new_notebook(cells=cells())
+        nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+        nb.metadata["language_info"] = {"name": "python"}
+        for i, cell in enumerate(nb.cells):
+            cell["id"] = f"{name[:2]}-{i:02d}"  # stable ids: rebuilding changes nothing
+        path = folder / name
+        nbformat.write(nb, path)
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    for p in build():
+        print(p)
