@@ -47,7 +47,7 @@ def make_demo_video(path: str | Path, frames_per_half: int = 24, size: tuple[int
         shot = make_face_video(Path(tmp) / "shot.mp4", frames=2 * frames_per_half, size=size, fps=fps)
         frames = np.stack(list(VideoReader(shot.path)))
     half = frames_per_half
-    fake_frames, masks = _manipulate(frames[half:], shot.boxes[half:], crop_size, rng)
+    fake_frames, masks = manipulate_faces(frames[half:], shot.boxes[half:], crop_size, rng)
     real_frames = frames[:half]
     width, height = size
     all_masks = np.zeros((len(frames), height, width), np.float32)
@@ -60,9 +60,14 @@ def make_demo_video(path: str | Path, frames_per_half: int = 24, size: tuple[int
     return DemoVideo(path, len(frames), half, all_masks)
 
 
-def _manipulate(frames: np.ndarray, face_boxes: np.ndarray, crop_size: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Self-blend the face of every frame (one jitter drifting slowly over the clip), pasted back."""
+def manipulate_faces(frames: np.ndarray, face_boxes: np.ndarray, crop_size: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Self-blend the face of every frame (one jitter drifting slowly over the clip), pasted back.
+
+    ``face_boxes`` (F, 4): the face (x0, y0, x1, y1) in each frame, as a detector gives it; the blend
+    is made on the 1.25x square crop around it, as the model sees faces.  Returns the frames and
+    the per-pixel blend weight (F, H, W): where each frame was manipulated.
+    """
     boxes = square_boxes(face_boxes, 1.25)
     crops = np.stack([crop_square(f, b, crop_size) for f, b in zip(frames, boxes, strict=True)])
     for _ in range(20):  # a clearly visible manipulation: redraw faint blends (deterministic for a seed)

@@ -42,7 +42,7 @@ def test_presets_load():
     assert paper.model.preset == "paper"
     demo = load_config("demo")
     assert demo.model.preset == "tiny" and demo.model.overrides == {}
-    assert "grace_hopper" not in demo.data.train_pictures and demo.data.test_pictures == ["grace_hopper"]
+    assert "grace_hopper" not in demo.data.train_pictures and demo.data.test_pictures == ["grace_hopper", "carphone"]
 
 
 @pytest.mark.parametrize("raw, key", [
@@ -190,11 +190,33 @@ def test_pair_groups_stay_together_and_shards_are_disjoint():
 
 
 def test_pseudofake_pairs_differ_only_by_the_blend():
+    from istvt_explain.train.degrade import DegradeOptions
     from istvt_explain.train.pseudofake_data import PictureClipSource, PseudoFakeDataset
 
-    data = PseudoFakeDataset(PictureClipSource(["astronaut"], frames=2, size=64), length=4, blend="builtin")
+    # Pixel-exact outside the blend for pointwise degradations (blur, scaling and codecs spread a change a few
+    # pixels: see test_train_material).
+    no_codec = DegradeOptions(jpeg=0.0, h264=0.0, colour=1.0, downscale=0.0, blur=0.0, noise=1.0)
+    data = PseudoFakeDataset(PictureClipSource(["astronaut"], frames=2, size=64), length=4, blend="builtin",
+                             degrade=no_codec)
     real, fake = data[2], data[3]
     assert real["label"] == 0.0 and fake["label"] == 1.0
     outside = fake["mask"] == 0
     assert torch.equal(real["clip"].permute(1, 0, 2, 3)[:, outside], fake["clip"].permute(1, 0, 2, 3)[:, outside])
     assert not torch.equal(real["clip"], fake["clip"])
+
+
+def test_train_command_calibrates_the_best_checkpoint(tmp_path, capsys):
+    import json
+
+    import yaml
+
+    from istvt_explain.models import read_temperature
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(epochs=1).to_dict()))
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(path), "--out", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "calibration.json").read_text())
+    assert read_temperature(out / "calibrated.safetensors") == pytest.approx(report["temperature"])
+    assert read_temperature(out / "best.safetensors") == 1.0  # the trained weights stay as they were
+    assert "ECE" in capsys.readouterr().out

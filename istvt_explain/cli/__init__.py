@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "preprocess": "istvt_explain.cli.preprocess",
     "train": "istvt_explain.cli.train",
     "evaluate": "istvt_explain.cli.evaluate",
+    "calibrate": "istvt_explain.cli.calibrate",
     "figures": "istvt_explain.cli.figures",
     "hard-samples": "istvt_explain.cli.hard_samples",
     "sensitivity": "istvt_explain.cli.sensitivity",

@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..explain import available_methods
 from ..models import create_model, load_model, read_config
 from ..pipeline import PipelineOptions, StageTimer, VideoAnalysis, analyze_video, optimize_for_inference
+from ..segments import DEFAULT_MAX_GAP, DEFAULT_MIN_CLIPS
 from .errors import UserError
 from .staging import StagedOutputs
 
@@ -40,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="make a short demo video (a real face clip, then a manipulated one) and explain it")
     out = parser.add_argument_group("outputs")
     out.add_argument("-o", "--out", metavar="MP4", help="the explained video (H.264 MP4)")
-    out.add_argument("--json", metavar="PATH", help="a JSON report: verdict, per-clip and per-frame scores")
+    out.add_argument("--json", metavar="PATH",
+                     help="a JSON report: verdict, manipulated segments, per-clip and per-frame scores")
     out.add_argument("--maps", metavar="NPZ",
                      help="every frame's heatmap at full frame size (float16, 0 where no face), as .npz")
     out.add_argument("--frames", metavar="DIR", help="save the most suspicious frames as PNG pictures here")
@@ -70,8 +72,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     look = parser.add_argument_group("look")
     look.add_argument("--colormap", default="jet", help="matplotlib colour map of the heatmap (default jet)")
     look.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity, 0..1 (default 0.5)")
-    look.add_argument("--threshold", type=float, default=0.5,
-                      help="fake probability from which the verdict is FAKE (default 0.5)")
+    verdict = parser.add_argument_group(
+        "verdict", "the video is FAKE when its fake clips form at least one manipulated segment "
+                   "(lengths in clip lengths: T frames, 6 for the shipped presets)")
+    verdict.add_argument("--threshold", type=float, default=0.5,
+                         help="clip score from which a clip counts as fake (default 0.5)")
+    verdict.add_argument("--segment-min-clips", type=int, default=DEFAULT_MIN_CLIPS, metavar="N",
+                         help=f"fake evidence a segment needs, in clip lengths (default {DEFAULT_MIN_CLIPS}; "
+                              "a face seen for less can still be fake)")
+    verdict.add_argument("--segment-max-gap", type=int, default=DEFAULT_MAX_GAP, metavar="N",
+                         help="longest stretch without fake evidence (a dip under the threshold, or no face) "
+                              f"a segment bridges, in clip lengths (default {DEFAULT_MAX_GAP})")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notice or summary")
 
 
@@ -144,10 +155,23 @@ def summary(analysis: VideoAnalysis, written: list[Path], timings: dict[str, flo
             label: str | None = None) -> str:
     """The one screen printed when the job ends."""
     a = analysis
+    segments = a.segments
+    clips = len(a.frame_indices)
+    if segments:
+        found = f"{len(segments)} manipulated segment{'s' if len(segments) != 1 else ''}"
+    else:
+        found = "no manipulated segment"
     lines = [
         f"istvt-explain {__version__}: {label or a.video_path}",
-        f"  verdict          {a.verdict.upper()}  (fake probability {a.video_probability:.3f}, "
-        f"threshold {a.threshold:g})",
+        f"  verdict          {a.verdict.upper()}  ({found}; clip threshold {a.threshold:g})",
+    ]
+    lines += [f"                   FAKE: frames {s.start_frame}-{s.end_frame} (peak {s.peak_probability:.2f}, "
+              f"mean {s.mean_probability:.2f})" for s in segments]
+    if segments:
+        lines.append("                   (frames counted from 0, as in --json; the video's counter starts at 1)")
+    lines += [
+        f"  fake probability {a.video_probability:.3f}  (mean of the {clips} clip score{'s' if clips != 1 else ''}; "
+        "not what the verdict uses)",
         f"  video            {a.num_frames} frames, {a.width}x{a.height}, {a.fps:.3g} fps",
         f"  processed        {int(a.processed.sum())} frames in {len(a.frame_indices)} clips; "
         f"skipped {len(a.skipped_frames)} (no usable face)",
@@ -180,6 +204,10 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--keyframes must be >= 1, got {args.keyframes}")
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    if args.segment_min_clips < 1:
+        raise UserError(f"--segment-min-clips must be >= 1, got {args.segment_min_clips}")
+    if args.segment_max_gap < 0:
+        raise UserError(f"--segment-max-gap must be >= 0, got {args.segment_max_gap}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -190,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
     style = OverlayStyle(colormap=args.colormap, alpha=args.alpha)  # unknown colour map: InputError now
     options = PipelineOptions(method=args.method, stride=args.stride, face=args.face,
                               detect_every=args.detect_every, batch_size=args.batch_size,
-                              threshold=args.threshold, detector=args.detector, min_face=args.min_face)
+                              threshold=args.threshold, detector=args.detector, min_face=args.min_face,
+                              segment_min_clips=args.segment_min_clips, segment_max_gap=args.segment_max_gap)
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory(prefix="istvt-explain-") as scratch:
         if args.demo:

@@ -32,5 +32,7 @@ def run(args: argparse.Namespace) -> int:
           f"{c.heads} heads")
     print(f"parameters: transformer {model.transformer_parameters():,}, "
           f"entry flow {model.backbone_parameters():,}")
+    t = model.get_temperature()
+    print(f"temperature: {t:.4g}" + (" (uncalibrated)" if t == 1.0 else " (calibrated: p = sigmoid(logit / T))"))
     print(f"generated clip -> fake probability {torch.sigmoid(logit).item():.4f} ({elapsed * 1000:.0f} ms)")
     return 0

@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set optim.lr=0.01 (repeatable; values are YAML)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs and summaries only)")
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="skip fitting the temperature of best.safetensors on the validation split at the end")
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -44,4 +46,19 @@ def run(args: argparse.Namespace) -> int:
     if result.history:
         print(f"done: {result.epochs_done} epoch(s), {result.global_step} steps; checkpoints in {out} "
               "(last.safetensors, best.safetensors)")
+    best = out / "best.safetensors"
+    if not args.no_calibrate and best.is_file() and _is_main_process() and not result.stopped_early:
+        from ..evaluate import calibrate_checkpoint
+
+        # Probabilities shown to users come from a temperature fitted on held-out validation clips.
+        report = calibrate_checkpoint(config, best, out / "calibrated.safetensors", split="val", force=True,
+                                      progress=not args.no_progress)
+        print(report.summary())
     return 0
+
+
+def _is_main_process() -> bool:
+    """Rank 0 under torchrun (its process group is gone by now), or a plain single process."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"

@@ -21,18 +21,29 @@ from .video import VideoWriter
 # (x0, y0, x1, y1) that MTCNN finds in it: ground truth for tests.
 _ASTRONAUT_CROP = (slice(10, 250), slice(110, 340))
 _ASTRONAUT_FACE = np.array([66.0, 50.0, 156.0, 165.0])
-FACE_NAMES = ("astronaut", "astronaut-mirrored")
+# matplotlib's grace_hopper.jpg (public domain, U.S. Navy): never used to train the demo weights, so
+# videos of it test them on a person they have not seen.
+_HOPPER_CROP = (slice(20, 560), slice(60, 480))
+_HOPPER_FACE = np.array([116.0, 98.0, 297.0, 317.0])
+FACE_NAMES = ("astronaut", "astronaut-mirrored", "grace_hopper")
 
 
 def face_image(name: str = "astronaut") -> np.ndarray:
-    """A head-and-shoulders RGB ``uint8`` picture (240 x 230) of a real face (public domain, see module doc).
+    """A head-and-shoulders RGB ``uint8`` picture of a real face (public domain, see module doc).
 
-    ``"astronaut-mirrored"`` is the same picture flipped left-right: a second, different-looking face.
+    ``"astronaut-mirrored"`` is the astronaut flipped left-right: a second, different-looking face.
+    ``"grace_hopper"``: matplotlib's portrait of Grace Hopper (public domain, U.S. Navy), a person the
+    demo weights never saw.
     """
     from skimage import data
 
     if name not in FACE_NAMES:
         raise ValueError(f"unknown face picture {name!r}; choose one of {', '.join(FACE_NAMES)}")
+    if name == "grace_hopper":
+        import matplotlib
+        from matplotlib import image as mpimg
+        hopper = mpimg.imread(f"{matplotlib.get_data_path()}/sample_data/grace_hopper.jpg")
+        return np.ascontiguousarray(hopper[_HOPPER_CROP][..., :3])
     picture = data.astronaut()[_ASTRONAUT_CROP]
     if name == "astronaut-mirrored":
         picture = picture[:, ::-1]
@@ -41,6 +52,8 @@ def face_image(name: str = "astronaut") -> np.ndarray:
 
 def face_box(name: str = "astronaut") -> np.ndarray:
     """The face box (x0, y0, x1, y1) inside ``face_image(name)``."""
+    if name == "grace_hopper":
+        return _HOPPER_FACE.copy()
     box = _ASTRONAUT_FACE.copy()
     if name == "astronaut-mirrored":
         width = _ASTRONAUT_CROP[1].stop - _ASTRONAUT_CROP[1].start

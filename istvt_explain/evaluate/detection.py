@@ -24,13 +24,19 @@ REAL_NAMES = ("real", "original", "")
 
 @dataclass
 class ScoreTable:
-    """One row per scored clip."""
+    """One row per scored clip.
+
+    ``scores`` are fake probabilities, sigmoid of the model output (so calibrated when the model
+    carries a temperature); ``logits`` that model output itself, when the table comes from
+    ``score_dataset`` (empty otherwise, and at video level).
+    """
 
     scores: list[float] = field(default_factory=list)
     labels: list[float] = field(default_factory=list)
     video_ids: list[str] = field(default_factory=list)
     manipulations: list[str] = field(default_factory=list)
     skipped: int = 0
+    logits: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -41,6 +47,7 @@ class ScoreTable:
         self.video_ids += other.video_ids
         self.manipulations += other.manipulations
         self.skipped += other.skipped
+        self.logits += other.logits
 
     @classmethod
     def merge(cls, tables: Iterable[ScoreTable]) -> ScoreTable:
@@ -200,6 +207,7 @@ def score_dataset(model: torch.nn.Module, dataset: Dataset, *, batch_size: int =
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                                 enabled=autocast_dtype is not None):
                 logits = model(clips)
+            table.logits += logits.float().cpu().tolist()
             table.scores += torch.sigmoid(logits.float()).cpu().tolist()
             table.labels += batch["label"].tolist()
             table.video_ids += batch["video_id"]

@@ -34,6 +34,17 @@ def class_scores(model: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     return logits
 
 
+def raw_logits(model: nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    """The head's output before the calibration temperature: ``logits * T`` (``model.temperature``).
+
+    Methods attribute this raw score, so calibrating a checkpoint changes the probabilities an
+    explanation reports but never its maps (Chefer's ``R <- R + Mbar R`` is not scale-invariant,
+    and gradient maps would otherwise shrink by ``1/T``).  Unchanged when the model has no temperature.
+    """
+    temperature = getattr(model, "temperature", None)
+    return logits if temperature is None else logits * temperature.to(logits.dtype)
+
+
 def resolve_target(model: nn.Module, target: Target, batch: int, logits: torch.Tensor) -> torch.Tensor:
     """The class column (of ``class_scores``) to explain for every clip, as a (B,) long tensor.
 
@@ -147,8 +158,9 @@ class Attribution:
 
     # -- helpers shared by methods ---------------------------------------------------------------
     def _scores(self, logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """(B,) score of the explained class of each clip; clips are independent so one sum suffices."""
-        return class_scores(self.model, logits).gather(1, index[:, None]).squeeze(1)
+        """(B,) raw score (``raw_logits``) of the explained class of each clip; clips are independent
+        so one sum suffices."""
+        return class_scores(self.model, raw_logits(self.model, logits)).gather(1, index[:, None]).squeeze(1)
 
     def _grid_maps(self, token_maps: torch.Tensor) -> torch.Tensor:
         """(B, T, N) patch values -> (B, T, g, g)."""

@@ -17,19 +17,19 @@ import torch.nn.functional as F
 from captum.attr import FeatureAblation, IntegratedGradients, Occlusion, Saliency
 from torch import nn
 
-from .base import Attribution, MethodResult, Target, class_scores
+from .base import Attribution, MethodResult, Target, class_scores, raw_logits
 from .registry import register_method
 
 
 class _ClassScores(nn.Module):
-    """model(clips) -> (B, C) class scores, the forward Captum calls."""
+    """model(clips) -> (B, C) class scores of the raw (uncalibrated) logits, the forward Captum calls."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return class_scores(self.model, self.model(clips))
+        return class_scores(self.model, raw_logits(self.model, self.model(clips)))
 
 
 class _CaptumMethod(Attribution):

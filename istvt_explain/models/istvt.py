@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,12 @@ class ISTVT(nn.Module):
 
     Input: clips (B, T, 3, H, W), normalised as Xception expects ((x/255 - 0.5) / 0.5).
     Output: (B,) fake logits when ``num_classes == 1``, else (B, num_classes).
+
+    The head divides its logits by a temperature ``T > 0`` (the ``temperature``
+    buffer, 1 unless a calibrated checkpoint set it; see docs/calibration.md), so
+    ``sigmoid(model(clips))`` is the calibrated fake probability wherever it is
+    computed.  The buffer is non-persistent: ``state_dict`` keys are unchanged
+    and the checkpoint stores T in its metadata instead.
     """
 
     def __init__(self, config: ISTVTConfig, device=None, dtype=None) -> None:
@@ -41,6 +48,8 @@ class ISTVT(nn.Module):
         )
         self.norm = nn.LayerNorm(dim, **factory)
         self.head = nn.Sequential(nn.LayerNorm(dim, **factory), nn.Linear(dim, config.num_classes, **factory))
+        # Calibration temperature: forward_head returns logits / T (set_temperature; 1 = uncalibrated).
+        self.register_buffer("temperature", torch.ones((), device=device), persistent=False)
         # LRP path of the final norm (the blocks carry their own flags); see layers._RelevanceSwitch.
         self.lrp = False
         self._init_weights()
@@ -95,11 +104,27 @@ class ISTVT(nn.Module):
         return identity_rule(x, self.norm) if self.lrp else self.norm(x)
 
     def forward_head(self, tokens: torch.Tensor) -> torch.Tensor:
-        logits = self.head(tokens[:, 0, 0])
+        """Class token -> calibrated logits: the head's output divided by ``temperature``."""
+        logits = self.head(tokens[:, 0, 0]) / self.temperature
         return logits.squeeze(-1) if self.config.num_classes == 1 else logits
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(clips))
+
+    # -- calibration -----------------------------------------------------------------------------
+    def set_temperature(self, t: float) -> None:
+        """Set the calibration temperature (finite, > 0); 1 gives the raw, uncalibrated logits."""
+        try:
+            value = float(t)
+        except (TypeError, ValueError):
+            raise ValueError(f"temperature must be a number, got {t!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"temperature must be finite and > 0, got {t!r}")
+        self.temperature.fill_(value)
+
+    def get_temperature(self) -> float:
+        """The calibration temperature as a Python float."""
+        return float(self.temperature.item())
 
     # -- introspection ---------------------------------------------------------------------------
     def attention_modules(self) -> Iterator[tuple[int, str, TemporalAttention | SpatialAttention]]:

@@ -1,11 +1,14 @@
 """Checkpoints: safetensors with the model config in the header; safe loading of foreign files.
 
 Loading never runs code from a file: safetensors, or ``torch.load(weights_only=True)``.
+The header also holds the calibration temperature (``temperature``, a JSON float, 1.0 when
+uncalibrated; see docs/calibration.md); files without it load with temperature 1.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -20,6 +23,7 @@ from ..errors import InputError
 from .config import ISTVTConfig
 
 CHECKPOINT_FORMAT = "istvt-explain"
+TEMPERATURE_KEY = "temperature"
 
 
 class CheckpointError(InputError):
@@ -108,8 +112,28 @@ def read_config(path: str | Path) -> ISTVTConfig | None:
         raise CheckpointError(f"{path}: checkpoint config is invalid ({err})") from None
 
 
+def read_temperature(path: str | Path) -> float:
+    """The calibration temperature stored in an istvt-explain checkpoint: 1.0 when absent
+    (older checkpoints, pickled and foreign files); ``CheckpointError`` when it is not a finite number > 0."""
+    meta = read_metadata(path)
+    if meta.get("format") != CHECKPOINT_FORMAT or TEMPERATURE_KEY not in meta:
+        return 1.0
+    raw = meta[TEMPERATURE_KEY]
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise CheckpointError(f"{path}: stored temperature {raw[:40]!r} is not a finite number > 0")
+    return float(value)
+
+
 def save_checkpoint(model: torch.nn.Module, path: str | Path, extra: Mapping[str, Any] | None = None) -> None:
-    """Write the model's weights and config to ``path`` (safetensors), atomically."""
+    """Write the model's weights, config and calibration temperature to ``path`` (safetensors), atomically.
+
+    ``extra`` adds metadata entries (strings as they are, anything else as JSON); the temperature is
+    always the model's own (``temperature`` buffer, 1.0 when the model has none).
+    """
     from .. import __version__
 
     config: ISTVTConfig = model.config
@@ -117,12 +141,18 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, extra: Mapping[str
     meta = {"format": CHECKPOINT_FORMAT, "config": config.to_json(), "version": __version__}
     for key, value in (extra or {}).items():
         meta[str(key)] = value if isinstance(value, str) else json.dumps(value)
+    temperature = getattr(model, "temperature", None)
+    meta[TEMPERATURE_KEY] = json.dumps(float(temperature) if temperature is not None else 1.0)
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def load_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
-    """Load our own checkpoint into ``model``, refusing one made for another configuration."""
+    """Load our own checkpoint into ``model``, refusing one made for another configuration.
+
+    Also sets the model's calibration temperature from the checkpoint (1.0 when it stores none).
+    """
     stored = read_config(path)
+    temperature = read_temperature(path)
     config: ISTVTConfig = model.config
     if stored is not None and _architecture(stored) != _architecture(config):
         diff = ", ".join(
@@ -140,6 +170,8 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
                   f"{(missing + unexpected + wrong)[0]}")
         raise CheckpointError(f"{path}: weights do not fit this {config.name!r} model ({detail})")
     model.load_state_dict(state)
+    if hasattr(model, "set_temperature"):
+        model.set_temperature(temperature)
 
 
 def _architecture(config: ISTVTConfig) -> dict[str, Any]:

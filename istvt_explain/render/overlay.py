@@ -96,6 +96,11 @@ def draw_box(frame: np.ndarray, box: np.ndarray, color: tuple[int, int, int], th
 
 
 def verdict_color(probability: float, threshold: float = 0.5) -> tuple[int, int, int]:
+    """The colour of one score against the threshold: the face box shows its frame's clip score this way.
+
+    Not the video's verdict, which comes from the manipulated segments (the banner says which
+    frames they cover, and whether the current frame is inside one).
+    """
     return FAKE_COLOR if probability >= threshold else REAL_COLOR
 
 

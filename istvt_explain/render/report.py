@@ -3,6 +3,11 @@
 The report is what scripts consume: the verdict and every number behind it (per clip, per frame),
 the frames that were skipped and why, the boxes, the method, the weights and the tool's version,
 so that a result can be traced back to exactly what produced it.
+
+Every frame number in the report counts from 0 (``frames[].index``, ``clips[].frames``,
+``segments``, ``skipped_frames``...), unlike the frame counter drawn in the explained video,
+which counts from 1 like a player.  ``verdict`` is "fake" iff ``segments`` is not empty;
+``fake_probability`` is the mean of the clip scores (see ``FAKE_PROBABILITY_DEFINITION``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from .. import __version__
 from ..pipeline import VideoAnalysis
 
 REPORT_FORMAT = "istvt-explain-report/1"
+FAKE_PROBABILITY_DEFINITION = ("mean of the clip scores (the usual video-level protocol); the verdict "
+                               "does not use it: it is fake iff segments is not empty")
+FRAME_NUMBERING = "0-based"
 
 
 def _num(value: float, digits: int = 6) -> float | None:
@@ -69,14 +77,20 @@ def build_report(analysis: VideoAnalysis, weights: dict[str, Any] | None = None,
         "temporal_importance": [_num(v) for v in clip_temporal[c]],
     } for c in range(len(a.frame_indices))]
     no_face = [i for i in skipped if not a.face_frames[i]]
+    segments = [{k: _num(v) if isinstance(v, float) else v for k, v in s.to_dict().items()} for s in a.segments]
     return {
         "format": REPORT_FORMAT,
         "tool": {"name": "istvt-explain", "version": __version__},
         "input": {"path": str(a.video_path), "frames": a.num_frames, "fps": _num(a.fps, 4),
                   "width": a.width, "height": a.height},
         "verdict": a.verdict,
+        "segments": segments,
         "fake_probability": _num(a.video_probability),
+        "fake_probability_definition": FAKE_PROBABILITY_DEFINITION,
         "threshold": a.threshold,
+        "segment_options": {"min_clips": a.segment_min_clips, "max_gap": a.segment_max_gap,
+                            "clip_frames": int(a.frame_indices.shape[1]) if a.frame_indices.ndim == 2 else None},
+        "frame_numbering": FRAME_NUMBERING,
         "method": {"name": a.method, "settings": _jsonable(exp.settings)},
         "weights": weights or {},
         "clips": clips,

@@ -3,6 +3,10 @@
 Reads the analysed video a second time (frames are streamed, never all held) and writes an
 H.264 MP4 with the input's frame count and frame rate; the output is taller than the input by
 the strip.  The renderer reads a ``VideoAnalysis`` (the explanations and the boxes), never the model.
+
+The banner above the strip names the manipulated segments ("FAKE: frames 25-48 (peak 0.91)") with
+frames counted from 1, like the strip's own counter ("frame 25/48"), so an analyst can scrub to
+them; the JSON report and the terminal count the same frames from 0 (24-47).
 """
 
 from __future__ import annotations
@@ -11,19 +15,70 @@ import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..data.video import VideoReader, VideoWriter
 from ..pipeline import StageTimer, VideoAnalysis
-from .curves import TimelinePanel
-from .overlay import OverlayStyle, overlay_frame, verdict_color
+from ..segments import Segment, segment_at
+from .curves import FONT, TimelinePanel
+from .overlay import FAKE_COLOR, REAL_COLOR, OverlayStyle, overlay_frame
+
+DISPLAY_FIRST_FRAME = 1
+"""The video counts frames from 1 (the strip's "frame 1/48"); the banner follows it."""
 
 
-def headline(analysis: VideoAnalysis) -> str:
-    """The verdict line: what an analyst reads first."""
-    clips = len(analysis.frame_indices)
-    return (f"{analysis.verdict.upper()}  p(fake) {analysis.video_probability:.2f}  "
-            f"({clips} clip{'s' if clips != 1 else ''}, {analysis.method})")
+FRAME_NOTES = {
+    # (inside a segment, the frame's clip score over the threshold): (note, short note)
+    (True, True): (" | this frame: in a fake segment", " | in segment"),
+    (True, False): (" | this frame: a dip inside a fake segment", " | dip in segment"),
+    (False, True): (" | this frame: over threshold, in no segment", " | over threshold"),
+    (False, False): ("", ""),
+}
+"""What the banner says about the current frame, so that the face box (coloured by the frame's own
+clip score) and the banner (the verdict) never leave the analyst wondering: a box under the
+threshold inside a segment is a bridged dip, a box over it outside any segment a run too short."""
+
+
+def frame_state(analysis: VideoAnalysis, index: int, segments: list[Segment]) -> tuple[bool, bool]:
+    """(inside a segment, clip score over the threshold) of frame ``index``; a frame without a score is not over."""
+    a = analysis
+    p = a.frame_probability[index] if 0 <= index < a.frame_probability.size else np.nan
+    return segment_at(segments, index) is not None, bool(p >= a.threshold)
+
+
+def headline_variants(analysis: VideoAnalysis, index: int | None = None,
+                      segments: list[Segment] | None = None, state: tuple[bool, bool] | None = None
+                      ) -> list[str]:
+    """The verdict line, longest first (one list per video and frame state, all of the same length).
+
+    FAKE names the segments, frames counted from 1 like the strip's counter; on a frame (``index``,
+    or its ``state`` directly) a note says how the frame relates to them (``FRAME_NOTES``).
+    """
+    a = analysis
+    segments = a.segments if segments is None else segments
+    if state is None:
+        state = frame_state(a, index, segments) if index is not None else (False, False)
+    note, short_note = FRAME_NOTES[state]
+    clips = len(a.frame_indices)
+    mean = f" | mean p(fake) {a.video_probability:.2f}"
+    tail = f"{mean} ({clips} clip{'s' if clips != 1 else ''}, {a.method})"
+    base = DISPLAY_FIRST_FRAME
+    if not segments:
+        full = "REAL: no manipulated segment"
+        return [full + note + tail, full + note + mean, full + note, full + note, full + short_note,
+                full + short_note, "REAL", "REAL"]
+    spans = [f"{s.start_frame + base}-{s.end_frame + base}" for s in segments]
+    full = "FAKE: " + ", ".join(s.describe(base) for s in segments)
+    plain = "FAKE: frames " + ", ".join(spans)
+    first = f"FAKE: frames {spans[0]}" + (f" +{len(spans) - 1} more" if len(spans) > 1 else "")
+    return [full + note + tail, full + note + mean, full + note, plain + note, plain + short_note,
+            first + short_note, first, "FAKE"]
+
+
+def headline(analysis: VideoAnalysis, index: int | None = None) -> str:
+    """The full verdict line: what an analyst reads first."""
+    return headline_variants(analysis, index)[0]
 
 
 class FrameComposer:
@@ -34,8 +89,34 @@ class FrameComposer:
         self.style = style or OverlayStyle()
         self.panel = TimelinePanel(analysis.width, analysis.height, analysis.frame_probability,
                                    analysis.frame_importance, analysis.threshold)
-        self.headline = headline(analysis)
-        self.headline_color = verdict_color(analysis.video_probability, analysis.threshold)
+        self.segments = analysis.segments
+        self.headline_color = FAKE_COLOR if self.segments else REAL_COLOR
+        self._level = self._fitting_level()
+        self._headlines: dict[tuple[bool, bool], str] = {}
+
+    def _fitting_level(self) -> int:
+        """The most detailed variant that fits the strip in every frame state the video has.
+
+        One level for the whole video: only the note about the current frame changes from frame
+        to frame, never the verdict's own wording.
+        """
+        layout = self.panel.layout
+        scale, thickness = layout.text_scale, max(1, int(round(layout.text_scale * 2)))
+        room = layout.right - layout.left
+        states = {frame_state(self.analysis, i, self.segments) for i in range(self.analysis.num_frames)}
+        widths = [[cv2.getTextSize(v, FONT, scale, thickness)[0][0]
+                   for v in headline_variants(self.analysis, segments=self.segments, state=state)]
+                  for state in states | {(False, False)}]
+        levels = len(widths[0])
+        return next((i for i in range(levels) if all(w[i] <= room for w in widths)), levels - 1)
+
+    def headline(self, index: int) -> str:
+        """The banner of frame ``index`` (a few distinct lines per video, cached)."""
+        state = frame_state(self.analysis, index, self.segments)
+        if state not in self._headlines:
+            self._headlines[state] = headline_variants(self.analysis, segments=self.segments,
+                                                       state=state)[self._level]
+        return self._headlines[state]
 
     @property
     def size(self) -> tuple[int, int]:
@@ -51,7 +132,7 @@ class FrameComposer:
             top = frame
         out = np.empty((self.size[1], self.size[0], 3), np.uint8)
         out[:a.height] = top
-        out[a.height:] = self.panel.draw(index, self.headline, self.headline_color)
+        out[a.height:] = self.panel.draw(index, self.headline(index), self.headline_color)
         return out
 
 

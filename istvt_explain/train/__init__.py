@@ -2,9 +2,9 @@
 
 from .config import ConfigError, TrainConfig, available_configs, config_from_dict, load_config
 from .loop import FitResult, fit
-from .pseudofake_data import FACE_PICTURES, PictureClipSource, PseudoFakeDataset
+from .pseudofake_data import FACE_PICTURES, MaterialClipSource, PictureClipSource, PseudoFakeDataset
 
 __all__ = [
-    "FACE_PICTURES", "ConfigError", "FitResult", "PictureClipSource", "PseudoFakeDataset", "TrainConfig",
+    "FACE_PICTURES", "ConfigError", "FitResult", "MaterialClipSource", "PictureClipSource", "PseudoFakeDataset", "TrainConfig",
     "available_configs", "config_from_dict", "fit", "load_config",
 ]

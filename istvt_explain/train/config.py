@@ -43,8 +43,11 @@ class DataSection:
 
     ``cached``: the clip cache of the data pipeline (real and fake videos).  ``pseudofake_cached``:
     only the real clips of that cache, half of them self-blended (training without fakes).
-    ``pseudofake_pictures``: face pictures shipped by installed packages, animated and self-blended
-    (the bundled demo weights).
+    ``pseudofake_pictures``: face pictures and videos shipped by installed packages
+    (``train.face_material``: ``astronaut``, ``lfw_subset[0:80]``, ``carphone``...), pictures animated,
+    every clip paired with a self-blend of itself (the bundled demo weights).  No person may be in
+    both the training and the test material: the config is refused otherwise.  ``degrade_eval``
+    applies the training degradations to validation and test clips too (one draw per pair).
     """
 
     kind: str = "cached"
@@ -61,6 +64,7 @@ class DataSection:
     test_clips: int = 200
     blend: str = "auto"  # "auto", "data" (the data package's blender) or "builtin"
     augment: bool = True
+    degrade_eval: bool = False
     num_workers: int = 0
 
 
@@ -240,8 +244,27 @@ def _check_values(config: TrainConfig, source: str) -> None:
         preset_config(config.model.preset, **config.model.overrides)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{source}: config key model.overrides: {err}") from None
+    if config.data.kind == "pseudofake_pictures":
+        _check_identity_split(config, source)
     if config.data.kind in ("cached", "pseudofake_cached") and not config.data.cache_dir:
         raise ConfigError(f"{source}: config key data.cache_dir is needed for data.kind {config.data.kind!r}")
+
+
+def _check_identity_split(config: TrainConfig, source: str) -> None:
+    """Refuse a config whose test material shows a person that training also sees."""
+    from .face_material import expand_material, material_person
+
+    people = {}
+    for key in ("train_pictures", "test_pictures"):
+        try:
+            names = expand_material(getattr(config.data, key))
+        except InputError as err:
+            raise ConfigError(f"{source}: config key data.{key}: {err}") from None
+        people[key] = {material_person(n) for n in names}
+    shared = sorted(people["train_pictures"] & people["test_pictures"])
+    if shared:
+        raise ConfigError(f"{source}: data.test_pictures shows {', '.join(shared)}, who is also in "
+                          "data.train_pictures: held-out test people must not be trained on")
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

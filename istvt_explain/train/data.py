@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from ..errors import InputError
 from ..models import ISTVTConfig
 from .config import TrainConfig
-from .pseudofake_data import CachedRealSource, PictureClipSource, PseudoFakeDataset
+from .pseudofake_data import CachedRealSource, MaterialClipSource, PseudoFakeDataset
 
 SPLITS = ("train", "val", "test")
 # Different seeds per split, so validation never sees the training draws of the same picture.
@@ -28,9 +28,9 @@ def build_dataset(config: TrainConfig, model_config: ISTVTConfig, split: str) ->
     if data.kind == "pseudofake_pictures":
         pictures = {"train": data.train_pictures, "val": data.val_pictures, "test": data.test_pictures}[split]
         length = {"train": data.train_clips, "val": data.val_clips, "test": data.test_clips}[split]
-        source = PictureClipSource(pictures, model_config.frames, model_config.image_size)
-        return PseudoFakeDataset(source, length, seed=seed, augment=data.augment and split == "train",
-                                 blend=data.blend)
+        source = MaterialClipSource(pictures, model_config.frames, model_config.image_size)
+        degrade = data.augment and (split == "train" or data.degrade_eval)
+        return PseudoFakeDataset(source, length, seed=seed, augment=degrade, blend=data.blend)
     cached = _cached_dataset(config, model_config, split)
     if data.kind == "pseudofake_cached":
         return PseudoFakeDataset(CachedRealSource(cached), seed=seed, augment=data.augment and split == "train",

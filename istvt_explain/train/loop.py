@@ -3,6 +3,8 @@
 Per step: bf16 autocast on CUDA, BCE-with-logits on the fake logit, gradient clipping, optimizer and
 scheduler step.  Per epoch: a validation pass, the last (and, when it improved, the best) checkpoint
 in safetensors with the config, a CSV row and TensorBoard scalars, and the resumable state.
+Training works on raw logits: the model's calibration temperature is reset to 1 when the run starts
+(a calibrated ``init_weights`` checkpoint included), and the checkpoints it writes store 1.0.
 """
 
 from __future__ import annotations
@@ -100,6 +102,9 @@ class _Trainer:
         m = config.model
         self.model = create_model(m.preset, backbone_weights=m.backbone_weights, weights=m.init_weights,
                                   **m.overrides).to(ctx.device).train()
+        # Training fits the raw logits: a calibration temperature from init_weights is dropped (T = 1),
+        # so the checkpoints it writes are uncalibrated until `istvt-explain calibrate` fits a new one.
+        self.model.set_temperature(1.0)
         mc = self.model.config
         self.train_set = SkipBadItems(train_set if train_set is not None else build_dataset(config, mc, "train"))
         self.val_set = val_set if val_set is not None else build_dataset(config, mc, "val")

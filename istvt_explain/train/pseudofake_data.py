@@ -1,22 +1,24 @@
-"""Training without fakes: real face clips in, half of them self-blended into pseudo-fakes out.
+"""Training without fakes: real face clips in, each paired with a self-blended pseudo-fake of itself.
 
-Self-Blended Images (Shiohara & Yamasaki, CVPR 2022) blend a face with a colour- and
-geometry-jittered copy of itself through a soft face mask; a detector that learns to find the
-blend boundary and colour mismatch generalises to real manipulations.  For clips the jitter is
-kept constant over the frames so that a fake stays temporally plausible (DESIGN.md section 4).
+Self-Blended Images (Shiohara & Yamasaki, CVPR 2022) blend a face with a colour-, frequency- and
+geometry-jittered copy of the *same* frame through a soft, randomly deformed face mask.  Source and
+target are one person, so identity is never a cue; what tells a fake from its real twin is the
+blending boundary and the mismatch inside it, the traces every face swap leaves.  For clips the
+jitter and the mask shape are drawn once and kept along the frames, so a fake is temporally
+plausible.  Every quality degradation (``degrade``) is drawn once per pair and applied to both
+halves, so quality is never a cue either.
 
-Real clips come from a *source*: either still face pictures that registry packages ship under a
-free licence (the bundled demo weights), animated with random camera motion, or the real clips of
-a cached data set (a user who has only real footage).  Every item is drawn from a generator seeded
-by ``(seed, epoch, index)``, so an item does not depend on the order it is asked for in: the
-resume test and the distributed sampler rely on that.
+Real clips come from a *source*: face pictures and videos that registry packages ship
+(``face_material``: the bundled demo weights), the pictures animated with random camera motion, or
+the real clips of a cached data set (a user who has only real footage).  Every item is drawn from a
+generator seeded by ``(seed, epoch, index)``, so an item does not depend on the order it is asked for
+in: the resume test and the distributed sampler rely on that.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 
 import cv2
 import numpy as np
@@ -24,86 +26,37 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
+from .degrade import DegradeOptions, degrade_clip
+from .face_material import (
+    FACE_PICTURES,
+    FACE_VIDEOS,
+    FacePicture,
+    expand_material,
+    face_pictures,
+    lfw_picture,
+    video_faces,
+)
 
-BlendFn = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+__all__ = ["FACE_PICTURES", "FACE_VIDEOS", "CachedRealSource", "FacePicture", "MaterialClipSource",
+           "PictureClipSource", "PseudoFakeDataset", "RealClip", "face_pictures", "self_blend_clip"]
 
-
-# -- face pictures ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FacePicture:
-    """A real face picture shipped inside an installed package, with where it is from and its licence.
-
-    ``box`` is the face as (x, y, width, height) in the picture, found once with scikit-image's LBP
-    frontal-face cascade and written down so that training does not depend on a detector.
-    """
-
-    name: str
-    package: str
-    source: str
-    licence: str
-    box: tuple[int, int, int, int]
-
-    def load(self) -> np.ndarray:
-        """The picture as uint8 (H, W, 3); grey pictures are repeated over three channels."""
-        return _load_picture(self.name)
-
-
-FACE_PICTURES: dict[str, FacePicture] = {
-    "astronaut": FacePicture(
-        "astronaut", "scikit-image (skimage.data.astronaut)",
-        "Eileen Collins, NASA Great Images database", "public domain (NASA)", (180, 62, 100, 100)),
-    "camera": FacePicture(
-        "camera", "scikit-image (skimage.data.camera)",
-        "photograph by Lav Varshney (replaces the old 'cameraman' since 0.18)", "CC0 1.0",
-        (205, 120, 60, 60)),
-    "grace_hopper": FacePicture(
-        "grace_hopper", "matplotlib (mpl-data/sample_data/grace_hopper.jpg)",
-        "Commodore Grace M. Hopper, official U.S. Navy photograph",
-        "public domain (work of the U.S. federal government)", (168, 113, 205, 205)),
-}
-
-
-@cache
-def _load_picture(name: str) -> np.ndarray:
-    if name == "astronaut":
-        from skimage import data
-        image = data.astronaut()
-    elif name == "camera":
-        from skimage import data
-        image = data.camera()
-    elif name == "grace_hopper":
-        import matplotlib
-        from matplotlib import image as mpimg
-        image = mpimg.imread(f"{matplotlib.get_data_path()}/sample_data/grace_hopper.jpg")
-    else:
-        raise InputError(f"unknown face picture {name!r}; choose from {', '.join(sorted(FACE_PICTURES))}")
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    image = np.ascontiguousarray(image[..., :3])
-    image.setflags(write=False)
-    return image
-
-
-def face_pictures(names: Sequence[str]) -> list[FacePicture]:
-    """Look up pictures by name, with a clear error for an unknown one."""
-    unknown = [n for n in names if n not in FACE_PICTURES]
-    if unknown:
-        raise InputError(f"unknown face picture(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(sorted(FACE_PICTURES))}")
-    if not names:
-        raise InputError("at least one face picture is needed")
-    return [FACE_PICTURES[n] for n in names]
+BlendFn = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
 # -- real clip sources ------------------------------------------------------------------------------
 @dataclass
 class RealClip:
-    """A real clip (uint8 (T, S, S, 3)), where it came from, and whether its colours are grey."""
+    """A real clip (uint8 (T, S, S, 3)), where it came from, and what the blend needs to know.
+
+    ``face_fraction``: the face box's side as a fraction of the crop's side (0.8 for run-time crops,
+    whose margin is 1.25x).  ``keypoints``: (T, 5, 2) detector keypoints in crop pixels, or None.
+    """
 
     frames: np.ndarray
     name: str
     grey: bool = False
+    face_fraction: float = 0.8
+    keypoints: np.ndarray | None = None
 
 
 class PictureClipSource:
@@ -119,30 +72,98 @@ class PictureClipSource:
         return len(self.pictures)
 
     def clip(self, index: int, rng: np.random.Generator) -> RealClip:
-        picture = self.pictures[index % len(self.pictures)]
-        image = picture.load()
-        x, y, w, h = picture.box
-        cx = x + w / 2 + rng.uniform(-0.1, 0.1) * w
-        cy = y + h / 2 + rng.uniform(-0.1, 0.1) * h
-        side = max(w, h) * rng.uniform(1.15, 1.8)  # the paper's 1.25 margin, give or take
-        angle = rng.uniform(-12, 12)
-        flip = rng.random() < 0.5
-        drift = rng.uniform(-0.06, 0.06, size=2) * side  # over the whole clip
-        zoom = rng.uniform(-0.06, 0.06)
-        turn = rng.uniform(-4, 4)
-        out = np.empty((self.frames, self.size, self.size, 3), np.uint8)
-        for t in range(self.frames):
-            f = t / max(self.frames - 1, 1)
-            shake = rng.normal(0, 0.006, size=2) * side
-            centre = (cx + drift[0] * f + shake[0], cy + drift[1] * f + shake[1])
-            scale = self.size / (side * (1 + zoom * f))
-            matrix = cv2.getRotationMatrix2D(centre, angle + turn * f, scale)
-            matrix[:, 2] += (self.size / 2 - centre[0], self.size / 2 - centre[1])
-            frame = cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_REFLECT_101)
-            out[t] = frame[:, ::-1] if flip else frame
-        grey = bool(np.all(image[..., 0] == image[..., 1]))
-        return RealClip(out, picture.name, grey)
+        return animate_picture(self.pictures[index % len(self.pictures)], self.frames, self.size, rng)
+
+
+def animate_picture(picture: FacePicture, frames: int, size: int, rng: np.random.Generator) -> RealClip:
+    """A clip of ``frames`` crops of ``size`` around the picture's face, with slow random camera motion."""
+    image = picture.load()
+    x, y, w, h = picture.box
+    cx = x + w / 2 + rng.uniform(-0.08, 0.08) * w
+    cy = y + h / 2 + rng.uniform(-0.08, 0.08) * h
+    margin = rng.uniform(1.15, 1.6)  # the run-time crop's 1.25 margin, give or take
+    side = max(w, h) * margin
+    angle = rng.uniform(-12, 12)
+    flip = rng.random() < 0.5
+    drift = rng.uniform(-0.06, 0.06, size=2) * side  # over the whole clip
+    zoom = rng.uniform(-0.06, 0.06)
+    turn = rng.uniform(-4, 4)
+    out = np.empty((frames, size, size, 3), np.uint8)
+    for t in range(frames):
+        f = t / max(frames - 1, 1)
+        shake = rng.normal(0, 0.006, size=2) * side
+        centre = (cx + drift[0] * f + shake[0], cy + drift[1] * f + shake[1])
+        scale = size / (side * (1 + zoom * f))
+        matrix = cv2.getRotationMatrix2D(centre, angle + turn * f, scale)
+        matrix[:, 2] += (size / 2 - centre[0], size / 2 - centre[1])
+        frame = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT_101)
+        out[t] = frame[:, ::-1] if flip else frame
+    grey = bool(np.all(image[..., 0] == image[..., 1]))
+    if grey and rng.random() < COLOURISE:
+        out, grey = colourise(out, rng), False
+    return RealClip(out, picture.name, grey, face_fraction=1.0 / margin)
+
+
+COLOURISE = 0.6  # share of clips of grey pictures that get skin-like colours (most test footage is colour)
+
+
+def colourise(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Map grey frames onto a random ramp from a dark to a light skin-like colour (same ramp for the clip).
+
+    Most of the people the demo weights can be trained on are grey pictures; colour blends (the
+    gain and offset mismatch of a face swap) need colour faces to be learnt from.
+    """
+    dark = rng.uniform([25, 12, 5], [90, 60, 45])
+    light = rng.uniform([215, 170, 140], [255, 230, 210])
+    level = frames[..., :1].astype(np.float32) / 255.0
+    return np.clip(dark + (light - dark) * level, 0, 255).round().astype(np.uint8)
+
+
+class MaterialClipSource:
+    """Clips of shipped face material (``face_material``): pictures animated by ``animate_picture``,
+    videos cut into runs of consecutive frames at a random start (real motion, real compression).
+
+    Items cycle over the config's entries, and an entry that names several pictures
+    (``lfw_subset[0:80]``) gives one of them at random: each entry gets the same share of clips,
+    whatever its number of pictures or frames.
+    """
+
+    def __init__(self, names: Sequence[str], frames: int, size: int) -> None:
+        self.entries = [expand_material([n]) for n in names]
+        if not self.entries:
+            raise InputError("at least one face picture or video is needed")
+        self.names = [n for entry in self.entries for n in entry]
+        self.frames = frames
+        self.size = size
+        self._pictures = {n: (lfw_picture(int(n.split("/")[1])) if n.startswith("lfw_subset/") else FACE_PICTURES[n])
+                          for n in self.names if n not in FACE_VIDEOS}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def clip(self, index: int, rng: np.random.Generator) -> RealClip:
+        entry = self.entries[index % len(self.entries)]
+        name = entry[int(rng.integers(len(entry)))] if len(entry) > 1 else entry[0]
+        if name in self._pictures:
+            return animate_picture(self._pictures[name], self.frames, self.size, rng)
+        return self._video_clip(name, rng)
+
+    def _video_clip(self, name: str, rng: np.random.Generator) -> RealClip:
+        faces = video_faces(name, self.size)
+        starts = faces.clip_starts(self.frames)
+        if len(starts) == 0:
+            raise InputError(f"face video {name!r} has no run of {self.frames} consecutive face frames")
+        start = int(starts[rng.integers(len(starts))])
+        span = slice(start, start + self.frames)
+        frames = faces.crops[span]
+        keypoints = faces.keypoints[span]
+        if rng.random() < 0.5:  # a mirrored take is as real as the original
+            frames = frames[:, :, ::-1]
+            keypoints = keypoints.copy()
+            keypoints[..., 0] = self.size - 1 - keypoints[..., 0]
+            keypoints = keypoints[:, [1, 0, 2, 4, 3]]  # left and right swap places
+        return RealClip(np.ascontiguousarray(frames), name, face_fraction=0.8, keypoints=keypoints)
 
 
 class CachedRealSource:
@@ -164,7 +185,9 @@ class CachedRealSource:
         position = self.indices[index % len(self.indices)]
         if hasattr(self.dataset, "load_clip"):  # the data package's cache: uint8 crops, no round trip
             raw = self.dataset.load_clip(position)
-            return RealClip(np.asarray(raw["frames"], np.uint8), str(raw["meta"].get("video_id", position)))
+            keypoints = raw.get("keypoints")
+            return RealClip(np.asarray(raw["frames"], np.uint8), str(raw["meta"].get("video_id", position)),
+                            keypoints=None if keypoints is None else np.asarray(keypoints, np.float32))
         item = self.dataset[position]
         clip = item["clip"].float()  # (T, 3, S, S) in [-1, 1]
         frames = ((clip * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
@@ -172,87 +195,101 @@ class CachedRealSource:
 
 
 # -- self-blending ----------------------------------------------------------------------------------
-def builtin_self_blend(frames: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Self-blend a face-centred clip: uint8 (T, S, S, 3) -> (fake uint8, masks float32 (T, S, S)).
+BLEND_RATIOS = (0.6, 0.8, 1.0, 1.0, 1.0)
+SUBTLE_SHARE = 0.3  # blends whose colour mismatch is barely visible; more of them and a model trained
+# from scratch on a CPU for an hour learns nothing (half of them: validation AUC 0.58 after 1,600 clips)
 
-    One colour and geometry jitter and one soft elliptical face mask for the whole clip (the mask
-    follows the frame, as the crops are face-centred).  Its colour mismatch is stronger than the data
-    package's ``make_pseudofake_clip`` (SBI's own ranges): a model trained from scratch in minutes on
-    a CPU (the demo weights) learns it, where it learns nothing from the subtler one.  Also the
-    fallback when the data package is not installed.
+
+def _face_ellipse(size: int, face_fraction: float, keypoints: np.ndarray | None) -> tuple[float, ...]:
+    """(cx, cy, semi-axis x, semi-axis y, angle) of the face in a crop: from the keypoints when known."""
+    if keypoints is not None and np.isfinite(keypoints).all():
+        from ..data.pseudofake import _ellipse
+        return _ellipse(size, keypoints)
+    scale = size * face_fraction / 0.8
+    return size / 2, size / 2 + 0.02 * scale, 0.33 * scale, 0.40 * scale, 0.0
+
+
+def _deformed_hull(ellipse: tuple[float, ...], radii: np.ndarray, axes: tuple[float, float], size: int) -> np.ndarray:
+    """Fill the polygon of points on the face ellipse pushed in or out by ``radii`` (one factor per angle)."""
+    cx, cy, ax, ay, angle = ellipse
+    theta = np.linspace(0, 2 * np.pi, len(radii), endpoint=False)
+    rot = np.deg2rad(angle)
+    x = ax * axes[0] * radii * np.cos(theta)
+    y = ay * axes[1] * radii * np.sin(theta)
+    points = np.stack([cx + x * np.cos(rot) - y * np.sin(rot), cy + x * np.sin(rot) + y * np.cos(rot)], axis=1)
+    mask = np.zeros((size, size), np.float32)
+    cv2.fillPoly(mask, [np.round(points * 8).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=3)
+    return mask
+
+
+def self_blend_clip(frames: np.ndarray, rng: np.random.Generator, *, face_fraction: float = 0.8,
+                    keypoints: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Self-blend a face clip: uint8 (T, S, S, 3) -> (fake uint8, masks float32 (T, S, S) in [0, 1]).
+
+    One draw for the whole clip: the mask's shape (a face hull deformed at random, grown or shrunk,
+    its edge blurred by a random width), the blend ratio, and the source copy's colour mismatch
+    (per-channel gain and offset, contrast; from barely visible, ``SUBTLE_SHARE`` of the draws, to plain), frequency mismatch (blurred,
+    sharpened or resampled) and misalignment (shift, scale, a slight turn).  The mask follows the
+    face from frame to frame (through the keypoints when they are known).
     """
     t, s = frames.shape[:2]
-    source = frames.astype(np.float32)
-    gain = rng.uniform(0.75, 1.25, size=3).astype(np.float32)
-    bias = rng.uniform(-25, 25, size=3).astype(np.float32)
-    source = source * gain + bias
-    if rng.random() < 0.5:  # a sharper or a softer copy
-        k = int(rng.choice([3, 5]))
-        source = np.stack([cv2.GaussianBlur(f, (k, k), 0) for f in source]) if rng.random() < 0.5 else \
-            np.stack([cv2.addWeighted(f, 1.6, cv2.GaussianBlur(f, (5, 5), 0), -0.6, 0) for f in source])
-    scale = rng.uniform(0.94, 1.06)
+    subtle = rng.random() < SUBTLE_SHARE
+    gain = rng.uniform(*((0.94, 1.06) if subtle else (0.8, 1.2)), size=3).astype(np.float32)
+    bias = rng.uniform(*((-10, 10) if subtle else (-25, 25)), size=3).astype(np.float32)
+    contrast = rng.uniform(0.88, 1.12)
+    frequency = rng.choice(["none", "blur", "sharpen", "resample"], p=[0.3, 0.3, 0.2, 0.2])
+    sigma = rng.uniform(0.5, 1.6)
+    resample = rng.uniform(0.45, 0.8)
+    scale = rng.uniform(0.95, 1.05)
     shift = rng.uniform(-0.03, 0.03, size=2) * s
-    matrix = cv2.getRotationMatrix2D((s / 2, s / 2), 0.0, scale)
+    turn = rng.uniform(-3, 3)
+    radii = 1 + np.convolve(np.pad(rng.uniform(-0.16, 0.16, 24), 2, mode="wrap"), np.ones(5) / 5, "valid")
+    axes = (rng.uniform(0.75, 1.1), rng.uniform(0.75, 1.1))
+    edge = rng.uniform(0.015, 0.08) * s
+    ratio = float(rng.choice(BLEND_RATIOS))
+
+    source = frames.astype(np.float32)
+    mean = source.mean(axis=(1, 2), keepdims=True)
+    source = ((source - mean) * contrast + mean) * gain + bias
+    if frequency == "blur":
+        source = np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in source])
+    elif frequency == "sharpen":
+        source = np.stack([cv2.addWeighted(f, 1.7, cv2.GaussianBlur(f, (0, 0), sigma), -0.7, 0) for f in source])
+    elif frequency == "resample":
+        small = max(8, int(round(s * resample)))
+        source = np.stack([cv2.resize(cv2.resize(f, (small, small), interpolation=cv2.INTER_AREA), (s, s),
+                                      interpolation=cv2.INTER_LINEAR) for f in source])
+    matrix = cv2.getRotationMatrix2D((s / 2, s / 2), turn, scale)
     matrix[:, 2] += shift
     source = np.stack([cv2.warpAffine(f, matrix, (s, s), borderMode=cv2.BORDER_REFLECT_101) for f in source])
 
-    mask = np.zeros((s, s), np.float32)
-    centre = (int(s / 2 + rng.uniform(-0.05, 0.05) * s), int(s * rng.uniform(0.5, 0.58)))
-    axes = (int(s * rng.uniform(0.22, 0.32)), int(s * rng.uniform(0.28, 0.4)))
-    cv2.ellipse(mask, centre, axes, rng.uniform(-15, 15), 0, 360, 1.0, -1)
-    sigma = rng.uniform(1.5, 0.05 * s)
-    mask = cv2.GaussianBlur(mask, (0, 0), sigma)
-    mask = mask / max(float(mask.max()), 1e-6) * rng.choice([0.75, 1.0, 1.0])
-    masks = np.repeat(mask[None], t, axis=0)
+    masks = np.empty((t, s, s), np.float32)
+    for i in range(t):
+        points = None if keypoints is None else keypoints[i]
+        mask = _deformed_hull(_face_ellipse(s, face_fraction, points), radii, axes, s)
+        mask = cv2.GaussianBlur(mask, (0, 0), edge)
+        peak = float(mask.max())
+        mask = np.clip(mask / peak, 0, 1) if peak > 0 else mask
+        mask[mask < 1 / 255] = 0
+        masks[i] = mask * ratio
     fake = masks[..., None] * source + (1 - masks[..., None]) * frames.astype(np.float32)
     return np.clip(fake, 0, 255).round().astype(np.uint8), masks
 
 
+def _data_blend(frames: np.ndarray, rng: np.random.Generator, *, face_fraction: float = 0.8,
+                keypoints: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    from ..data.pseudofake import make_pseudofake_clip
+    return make_pseudofake_clip(frames, rng, keypoints)
+
+
 def resolve_blend(name: str) -> BlendFn:
-    """``"builtin"``, ``"data"`` (the data package's ``make_pseudofake_clip``) or ``"auto"`` (data if
-    installed, else builtin)."""
-    if name == "builtin":
-        return builtin_self_blend
-    try:
-        from ..data.pseudofake import make_pseudofake_clip
-    except ImportError:
-        if name == "data":
-            raise InputError("blend 'data' needs istvt_explain.data.pseudofake, which is not installed") from None
-        return builtin_self_blend
-    if name not in ("data", "auto"):
-        raise InputError(f"unknown blend {name!r}; choose auto, data or builtin")
-    return make_pseudofake_clip
-
-
-# -- augmentation -----------------------------------------------------------------------------------
-def augment_clip(frames: np.ndarray, rng: np.random.Generator, grey: bool = False) -> np.ndarray:
-    """Photometric augmentation of a whole clip, the same for every frame (real and fake alike, so
-    that it never tells them apart): brightness, contrast, saturation, gamma, blur, noise, JPEG."""
-    clip = frames.astype(np.float32)
-    clip = (clip - 127.5) * rng.uniform(0.7, 1.3) + 127.5 + rng.uniform(-30, 30)
-    if not grey:
-        lum = clip.mean(axis=-1, keepdims=True)
-        clip = lum + (clip - lum) * rng.uniform(0.6, 1.4)
-        clip = clip * rng.uniform(0.92, 1.08, size=3).astype(np.float32)
-    clip = np.clip(clip, 0, 255)
-    clip = 255.0 * (clip / 255.0) ** rng.uniform(0.75, 1.35)
-    if rng.random() < 0.15:
-        sigma = rng.uniform(0.3, 0.8)
-        clip = np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in clip])
-    if rng.random() < 0.15:
-        clip = clip + rng.normal(0, rng.uniform(1, 4), size=clip.shape).astype(np.float32)
-    out = np.clip(clip, 0, 255).round().astype(np.uint8)
-    if grey or rng.random() < 0.05:
-        out = np.repeat(out.mean(axis=-1, keepdims=True).round().astype(np.uint8), 3, axis=-1)
-    if rng.random() < 0.15:
-        quality = int(rng.integers(60, 96))
-        out = np.stack([_jpeg(f, quality) for f in out])
-    return out
-
-
-def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1] if ok else frame
+    """``"builtin"`` (``self_blend_clip``), ``"data"`` (the data package's ``make_pseudofake_clip``, SBI's
+    own ranges) or ``"auto"`` (the builtin one)."""
+    if name in ("builtin", "auto"):
+        return self_blend_clip
+    if name == "data":
+        return _data_blend
+    raise InputError(f"unknown blend {name!r}; choose auto, data or builtin")
 
 
 def to_tensor_clip(frames: np.ndarray) -> torch.Tensor:
@@ -273,14 +310,16 @@ class PseudoFakeDataset(Dataset):
     ``video_id``, ``manipulation`` ("pseudofake" or "real") and ``mask`` (T, S, S).
     """
 
-    def __init__(self, source: PictureClipSource | CachedRealSource, length: int | None = None, *,
-                 seed: int = 0, augment: bool = True, blend: str | BlendFn = "auto") -> None:
+    def __init__(self, source: PictureClipSource | MaterialClipSource | CachedRealSource, length: int | None = None, *,
+                 seed: int = 0, augment: bool = True, blend: str | BlendFn = "auto",
+                 degrade: DegradeOptions | None = None) -> None:
         self.source = source
         self.length = 2 * len(source) if length is None else int(length)
         if self.length < 1:
             raise ValueError(f"a pseudo-fake data set needs at least one item, got length {self.length}")
         self.seed = seed
         self.augment = augment
+        self.degrade = degrade
         self.blend = resolve_blend(blend) if isinstance(blend, str) else blend
         self.epoch = 0
         self.group_size = 2 if self.length % 2 == 0 else 1
@@ -306,10 +345,12 @@ class PseudoFakeDataset(Dataset):
         fake = index % 2 == 1
         masks = np.zeros(frames.shape[:3], np.float32)
         if fake:
-            frames, masks = self.blend(frames, np.random.default_rng([self.seed, self.epoch, pair, 1]))
+            frames, masks = self.blend(frames, np.random.default_rng([self.seed, self.epoch, pair, 1]),
+                                       face_fraction=real.face_fraction, keypoints=real.keypoints)
         if self.augment:
-            # The same photometric draw for both halves of a pair: the blend is their only difference.
-            frames = augment_clip(frames, np.random.default_rng([self.seed, self.epoch, pair, 2]), grey=real.grey)
+            # The same degradation draw for both halves of a pair: the blend is their only difference.
+            frames = degrade_clip(frames, np.random.default_rng([self.seed, self.epoch, pair, 2]), grey=real.grey,
+                                  options=self.degrade)
         elif real.grey:
             frames = np.repeat(frames.mean(axis=-1, keepdims=True).round().astype(np.uint8), 3, axis=-1)
         return {

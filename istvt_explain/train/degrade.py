@@ -1,0 +1,127 @@
+"""Quality degradations for training clips, drawn once per real/fake pair.
+
+A detector trained on clean fakes and clean reals learns that *quality* tells them apart: a soft,
+downscaled or re-encoded face reads as manipulated.  Here every degradation is drawn once for a
+pair and applied to its real clip and to its self-blended fake alike, with the same probability
+and the same strength, so quality carries no information about the label and only the blend does.
+
+The list follows what real footage goes through between a camera and an analyst: colour
+processing, a small face (downscaling, from about 48 px of face up to full size), optics and
+motion blur, sensor noise, JPEG or H.264 at CRF 23 to 40, and black-and-white footage.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import av
+import cv2
+import numpy as np
+
+FACE_FRACTION = 0.8  # a face box covers about 1 / 1.25 of a crop's side (the 1.25x margin)
+
+
+@dataclass(frozen=True)
+class DegradeOptions:
+    """Probability of each degradation (each drawn independently) and its strength range."""
+
+    colour: float = 0.8
+    downscale: float = 0.3
+    min_face_px: int = 48
+    blur: float = 0.2
+    blur_sigma: tuple[float, float] = (0.4, 1.8)
+    noise: float = 0.2
+    noise_sigma: tuple[float, float] = (1.0, 8.0)
+    grey: float = 0.08
+    jpeg: float = 0.2
+    jpeg_quality: tuple[int, int] = (30, 95)
+    h264: float = 0.25
+    h264_crf: tuple[int, int] = (23, 40)
+
+
+def degrade_clip(frames: np.ndarray, rng: np.random.Generator, *, grey: bool = False,
+                 options: DegradeOptions | None = None) -> np.ndarray:
+    """uint8 (T, S, S, 3) -> the same clip degraded by a random draw of ``options`` (one draw per clip).
+
+    Pass the same ``rng`` state for a real clip and its fake: the draws are then identical.
+    ``grey`` marks a clip whose source is black and white, so that colour steps keep it grey.
+    """
+    o = options or DegradeOptions()
+    # Draw every decision first, in a fixed order, so that the draws do not depend on the content.
+    d = {
+        "colour": rng.random() < o.colour,
+        "contrast": rng.uniform(0.7, 1.3), "bright": rng.uniform(-30, 30), "sat": rng.uniform(0.6, 1.4),
+        "gains": rng.uniform(0.92, 1.08, size=3), "gamma": rng.uniform(0.75, 1.35),
+        "downscale": rng.random() < o.downscale, "down_u": rng.random(),
+        "blur": rng.random() < o.blur, "sigma": rng.uniform(*o.blur_sigma),
+        "noise": rng.random() < o.noise, "noise_sigma": rng.uniform(*o.noise_sigma),
+        "noise_seed": int(rng.integers(2**31)),
+        "grey": rng.random() < o.grey,
+        "codec": rng.random(), "quality": int(rng.integers(o.jpeg_quality[0], o.jpeg_quality[1] + 1)),
+        "crf": int(rng.integers(o.h264_crf[0], o.h264_crf[1] + 1)),
+    }
+    clip = frames.astype(np.float32)
+    if d["colour"]:
+        clip = (clip - 127.5) * d["contrast"] + 127.5 + d["bright"]
+        if not grey:
+            lum = clip.mean(axis=-1, keepdims=True)
+            clip = lum + (clip - lum) * d["sat"]
+            clip = clip * d["gains"].astype(np.float32)
+        clip = 255.0 * (np.clip(clip, 0, 255) / 255.0) ** d["gamma"]
+    size = frames.shape[1]
+    if d["downscale"]:
+        # Face side drawn log-uniformly between min_face_px and the face's side at full size.
+        full_face = size * FACE_FRACTION
+        if full_face > o.min_face_px:
+            face = o.min_face_px * (full_face / o.min_face_px) ** d["down_u"]
+            small = max(8, int(round(face / FACE_FRACTION)))
+            clip = np.stack([cv2.resize(cv2.resize(f, (small, small), interpolation=cv2.INTER_AREA),
+                                        (size, size), interpolation=cv2.INTER_LINEAR) for f in clip])
+    if d["blur"]:
+        clip = np.stack([cv2.GaussianBlur(f, (0, 0), d["sigma"]) for f in clip])
+    if d["noise"]:
+        noise = np.random.default_rng(d["noise_seed"]).normal(0, d["noise_sigma"], size=clip.shape)
+        clip = clip + noise.astype(np.float32)
+    out = np.clip(clip, 0, 255).round().astype(np.uint8)
+    if grey or d["grey"]:
+        out = np.repeat(out.mean(axis=-1, keepdims=True).round().astype(np.uint8), 3, axis=-1)
+    if d["codec"] < o.h264:
+        out = h264_roundtrip(out, d["crf"])
+    elif d["codec"] < o.h264 + o.jpeg:
+        out = np.stack([jpeg_roundtrip(f, d["quality"]) for f in out])
+    return out
+
+
+def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
+    """Encode an RGB uint8 frame as JPEG at ``quality`` and decode it again."""
+    ok, buf = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]) if ok else frame
+
+
+def h264_roundtrip(frames: np.ndarray, crf: int, fps: int = 25) -> np.ndarray:
+    """Encode RGB uint8 frames (T, H, W, 3) with libx264 at ``crf`` (yuv420p) in memory and decode them.
+
+    The same codec and chroma subsampling as the videos an analyst receives: block edges, smoothed
+    colour and lost fine texture inside the face and outside it alike.
+    """
+    t, h, w = frames.shape[:3]
+    pad_h, pad_w = h % 2, w % 2  # yuv420p needs even sides
+    padded = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge") if pad_h or pad_w else frames
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = padded.shape[2], padded.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(int(crf)), "preset": "veryfast", "tune": "zerolatency"}
+        for frame in padded:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    buffer.seek(0)
+    with av.open(buffer, mode="r") as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    if len(decoded) != t:  # never expected from libx264; keep the clip rather than fail a training step
+        return frames
+    return np.ascontiguousarray(np.stack(decoded)[:, :h, :w])
