@@ -220,3 +220,29 @@ def test_train_command_calibrates_the_best_checkpoint(tmp_path, capsys):
     assert read_temperature(out / "calibrated.safetensors") == pytest.approx(report["temperature"])
     assert read_temperature(out / "best.safetensors") == 1.0  # the trained weights stay as they were
     assert "ECE" in capsys.readouterr().out
+
+
+def test_mask_head_trains_but_never_reaches_checkpoints_or_the_returned_model(tmp_path):
+    from istvt_explain.models import create_model
+    from istvt_explain.train.mask_head import MaskHead
+
+    model = create_model("tiny", **SMALL)
+    head = MaskHead(model)
+    clips = torch.rand(2, SMALL["frames"], 3, 64, 64) * 2 - 1
+    masks = torch.zeros(2, SMALL["frames"], 64, 64)
+    masks[..., :32, :32] = 1.0  # the top-left quarter of every frame was blended
+    model(clips)
+    loss = head.loss(masks)
+    loss.backward()
+    assert torch.isfinite(loss) and head.proj.weight.grad.abs().sum() > 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.blocks.parameters())
+    head.remove()
+    assert not model.norm._forward_hooks
+
+    out = tmp_path / "run"
+    result = fit(tiny_config(epochs=1, mask_loss_weight=1.0), out, progress=False, tensorboard=False)
+    assert not result.model.norm._forward_hooks
+    assert set(load_file(out / "best.safetensors")) == set(create_model("tiny", **SMALL).state_dict())
+    assert "mask_head" in load_state(out / "state" / "last.pt")["progress"]
+    resumed = fit(tiny_config(epochs=2, mask_loss_weight=1.0), out, progress=False, tensorboard=False, resume=True)
+    assert resumed.epochs_done == 2

@@ -130,3 +130,21 @@ def test_video_material_gives_consecutive_runtime_crops():
     real, fake = data[0], data[1]
     assert real["clip"].shape == (6, 3, 64, 64) and fake["label"] == 1.0
     assert float(fake["mask"].max()) > 0.5 and real["video_id"].startswith("carphone")
+
+
+def test_degradation_ramp_starts_clean_and_reaches_the_full_rates():
+    from istvt_explain.train.degrade import ramped
+
+    full = DegradeOptions()
+    assert ramped(full, 1.0) == full and ramped(full, 3.0) == full
+    none = ramped(full, 0.0)
+    assert all(getattr(none, k) == 0 for k in DegradeOptions.PROBABILITIES)
+    assert none.h264_crf == full.h264_crf  # strengths stay; only how often changes
+    frames = _clip(7)
+    assert np.array_equal(degrade_clip(frames, np.random.default_rng(1), options=none), frames)
+    data = PseudoFakeDataset(MaterialClipSource(["astronaut"], 2, 32), 2, degrade_ramp_epochs=3)
+    rates = []
+    for epoch in range(5):
+        data.set_epoch(epoch)
+        rates.append(data._degrade_now().h264)
+    assert rates == pytest.approx([full.h264 * f for f in (0.25, 0.5, 0.75, 1.0, 1.0)])

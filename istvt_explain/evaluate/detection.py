@@ -148,6 +148,8 @@ def collate_clips(items: list[dict | None]) -> dict:
     if good:
         batch["clip"] = torch.stack([torch.as_tensor(it["clip"]) for it in good])
         batch["label"] = torch.tensor([float(it["label"]) for it in good], dtype=torch.float32)
+        if all(it.get("mask") is not None for it in good):  # where each clip was manipulated (T, S, S)
+            batch["mask"] = torch.stack([torch.as_tensor(it["mask"], dtype=torch.float32) for it in good])
     return batch
 
 

@@ -65,6 +65,7 @@ class DataSection:
     blend: str = "auto"  # "auto", "data" (the data package's blender) or "builtin"
     augment: bool = True
     degrade_eval: bool = False
+    degrade_ramp_epochs: int = 0  # training degradation rates grow over this many epochs (clean first)
     num_workers: int = 0
 
 
@@ -98,6 +99,7 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     checkpoint_every_steps: int = 0  # also write the resumable state every N steps (0: each epoch)
     best_metric: str = "auc"  # validation metric that picks the best checkpoint: auc, ap, acc, loss
+    mask_loss_weight: float = 0.0  # > 0: also predict each token's blend mask (see train/mask_head.py)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -232,7 +234,8 @@ def _check_values(config: TrainConfig, source: str) -> None:
         if not values[key] > 0:
             raise ConfigError(f"{source}: config key {key} must be > 0, got {values[key]}")
     for key in ("optim.weight_decay", "optim.warmup_epochs", "optim.grad_clip", "optim.momentum",
-                "data.num_workers", "threads", "checkpoint_every_steps"):
+                "data.num_workers", "threads", "checkpoint_every_steps", "mask_loss_weight",
+                "data.degrade_ramp_epochs"):
         if values[key] < 0:
             raise ConfigError(f"{source}: config key {key} must be >= 0, got {values[key]}")
     if not 0 <= values["optim.min_lr_ratio"] <= 1:

@@ -30,7 +30,9 @@ def build_dataset(config: TrainConfig, model_config: ISTVTConfig, split: str) ->
         length = {"train": data.train_clips, "val": data.val_clips, "test": data.test_clips}[split]
         source = MaterialClipSource(pictures, model_config.frames, model_config.image_size)
         degrade = data.augment and (split == "train" or data.degrade_eval)
-        return PseudoFakeDataset(source, length, seed=seed, augment=degrade, blend=data.blend)
+        ramp = data.degrade_ramp_epochs if split == "train" else 0  # evaluation always sees the full rates
+        return PseudoFakeDataset(source, length, seed=seed, augment=degrade, blend=data.blend,
+                                 degrade_ramp_epochs=ramp)
     cached = _cached_dataset(config, model_config, split)
     if data.kind == "pseudofake_cached":
         return PseudoFakeDataset(CachedRealSource(cached), seed=seed, augment=data.augment and split == "train",

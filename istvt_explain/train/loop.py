@@ -30,6 +30,7 @@ from . import distributed
 from .config import TrainConfig
 from .data import build_dataset
 from .logs import RunLogger
+from .mask_head import MaskHead
 from .state import ResumableSampler, capture_rng, load_state, restore_rng, save_state, seed_everything
 
 STATE_FILE = Path("state") / "last.pt"
@@ -115,6 +116,10 @@ class _Trainer:
                              f"fill one batch of {config.batch_size}")
         self.total_steps = self.steps_per_epoch * config.epochs
         self.optimizer = build_optimizer(config, self.model)
+        self.mask_head = None
+        if config.mask_loss_weight > 0:
+            self.mask_head = MaskHead(self.model).to(ctx.device)
+            self.optimizer.add_param_group({"params": list(self.mask_head.parameters())})
         warmup = round(config.optim.warmup_epochs * self.steps_per_epoch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, warmup_cosine(warmup, self.total_steps, config.optim.min_lr_ratio))
@@ -132,8 +137,11 @@ class _Trainer:
         mine = {"rng": capture_rng(), "accum": self.accum.clone()}
         every = distributed.gather_objects(self.ctx, mine)
         if self.ctx.is_main:
+            progress = dict(self.progress)
+            if self.mask_head is not None:  # training-only weights: kept in the state, never in checkpoints
+                progress["mask_head"] = {k: v.detach().cpu() for k, v in self.mask_head.state_dict().items()}
             save_state(self._state_path(), model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-                       progress=self.progress, rng=every, config=self.config.to_dict())
+                       progress=progress, rng=every, config=self.config.to_dict())
         distributed.barrier(self.ctx)
 
     def _resume(self) -> bool:
@@ -154,6 +162,9 @@ class _Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.progress = dict(state["progress"])
+        head = self.progress.pop("mask_head", None)
+        if self.mask_head is not None and head is not None:
+            self.mask_head.load_state_dict(head)
         ranks = state["rng"]
         mine = ranks[self.ctx.rank] if len(ranks) == self.ctx.world_size else None
         if mine is not None:
@@ -185,8 +196,19 @@ class _Trainer:
         with torch.autocast(self.ctx.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
             logits = net(clips)
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels) * weight
+        total = loss
+        if self.mask_head is not None:
+            mask_loss = self.mask_head.loss(batch["mask"]) if have and "mask" in batch else None
+            if mask_loss is not None:
+                total = loss + self.config.mask_loss_weight * mask_loss * weight
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
+        if self.mask_head is not None and self.ctx.distributed:
+            for p in self.mask_head.parameters():  # outside DDP: average its gradients by hand
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                torch.distributed.all_reduce(p.grad)
+                p.grad /= self.ctx.world_size
         if self.config.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
         self.optimizer.step()
@@ -241,6 +263,8 @@ class _Trainer:
         finally:
             if self.logger is not None:
                 self.logger.close()
+            if self.mask_head is not None:
+                self.mask_head.remove()  # the returned model carries no training hook
         return FitResult(self.out_dir, self.progress["global_step"], self.progress["epoch"], stopped,
                          self.progress["best"], self.history, self.model)
 

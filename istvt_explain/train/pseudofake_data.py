@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from .degrade import DegradeOptions, degrade_clip
+from .degrade import DegradeOptions, degrade_clip, ramped
 from .face_material import (
     FACE_PICTURES,
     FACE_VIDEOS,
@@ -196,8 +196,8 @@ class CachedRealSource:
 
 # -- self-blending ----------------------------------------------------------------------------------
 BLEND_RATIOS = (0.6, 0.8, 1.0, 1.0, 1.0)
-SUBTLE_SHARE = 0.3  # blends whose colour mismatch is barely visible; more of them and a model trained
-# from scratch on a CPU for an hour learns nothing (half of them: validation AUC 0.58 after 1,600 clips)
+SUBTLE_SHARE = 0.2  # blends whose colour mismatch is barely visible; with half of them a model trained
+# from scratch on a CPU learnt nothing in an hour (validation AUC 0.58 after 1,600 clips)
 
 
 def _face_ellipse(size: int, face_fraction: float, keypoints: np.ndarray | None) -> tuple[float, ...]:
@@ -312,17 +312,25 @@ class PseudoFakeDataset(Dataset):
 
     def __init__(self, source: PictureClipSource | MaterialClipSource | CachedRealSource, length: int | None = None, *,
                  seed: int = 0, augment: bool = True, blend: str | BlendFn = "auto",
-                 degrade: DegradeOptions | None = None) -> None:
+                 degrade: DegradeOptions | None = None, degrade_ramp_epochs: int = 0) -> None:
         self.source = source
         self.length = 2 * len(source) if length is None else int(length)
         if self.length < 1:
             raise ValueError(f"a pseudo-fake data set needs at least one item, got length {self.length}")
         self.seed = seed
         self.augment = augment
-        self.degrade = degrade
+        self.degrade = degrade or DegradeOptions()
+        self.degrade_ramp_epochs = int(degrade_ramp_epochs)
         self.blend = resolve_blend(blend) if isinstance(blend, str) else blend
         self.epoch = 0
         self.group_size = 2 if self.length % 2 == 0 else 1
+
+    def _degrade_now(self) -> DegradeOptions:
+        """Degradation rates grow linearly over the first ``degrade_ramp_epochs`` epochs: a model trained
+        from scratch first finds the blend on clean pairs, then learns to find it through degradations."""
+        if self.degrade_ramp_epochs <= 0:
+            return self.degrade
+        return ramped(self.degrade, (self.epoch + 1) / (self.degrade_ramp_epochs + 1))
 
     def set_epoch(self, epoch: int) -> None:
         """Fresh augmentations every epoch, the same ones for the same (seed, epoch, index)."""
@@ -350,7 +358,7 @@ class PseudoFakeDataset(Dataset):
         if self.augment:
             # The same degradation draw for both halves of a pair: the blend is their only difference.
             frames = degrade_clip(frames, np.random.default_rng([self.seed, self.epoch, pair, 2]), grey=real.grey,
-                                  options=self.degrade)
+                                  options=self._degrade_now())
         elif real.grey:
             frames = np.repeat(frames.mean(axis=-1, keepdims=True).round().astype(np.uint8), 3, axis=-1)
         return {
