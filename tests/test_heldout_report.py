@@ -1,0 +1,48 @@
+"""The held-out benchmark's report: the identity split it prints and the tables it writes."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from istvt_explain.train import load_config
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_demo.py"
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    spec = importlib.util.spec_from_file_location("heldout_demo", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_identity_split_of_the_demo_config(heldout):
+    split = heldout.identity_split(load_config("demo"))
+    assert [split[k]["people"] for k in ("train_pictures", "val_pictures", "test_pictures")] == [82, 22, 2]
+    assert split["test_pictures"]["config"] == ["grace_hopper", "carphone"]
+
+
+def test_markdown_reports_every_goal(heldout):
+    metrics = {"n": 4, "n_real": 2, "n_fake": 2, "auc": 0.75, "ap": 0.8, "acc": 0.5, "fpr_at_0.5": 0.5,
+               "ece_calibrated": 0.1, "ece_uncalibrated": 0.2, "temperature": 1.5}
+    source = {"n": 4, "auc": 0.75, "ap": 0.8, "acc": 0.5, "fpr_at_0.5": 0.5, "mean_real": 0.4, "mean_fake": 0.6}
+    row = {"perturbation": "blur", "strength": 2.0, "mean_real": 0.61, "real_over_0.5": 0.5, "mean_fake": 0.7,
+           "fake_over_0.5": 1.0}
+    video = {"video": "v", "frames": 12, "verdict": "fake", "fake_probability_mean_of_clips": 0.6,
+             "real_clips_over_0.5": None, "segments": [{"start_frame": 6, "end_frame": 11, "peak_probability": 0.9}],
+             "iou": 1.0}
+    result = {"weights": "w", "config": "demo", "machine": "m", "command": "c", "seconds": 1.0,
+              "identity_split": heldout.identity_split(load_config("demo")),
+              "clips": {"all": metrics, "carphone": source}, "degradations": [row], "videos": [video],
+              "summary": {"fpr_clips": 0.5, "auc": 0.75, "worst_degradation": 0.61, "real_videos": 0,
+                          "fake_real_videos": 0, "manipulated_videos": 1, "fake_manipulated": 1, "mean_iou": 1.0}}
+    text = heldout.markdown(result)
+    assert "| train | astronaut, camera, lfw_subset[0:80] | 82 |" in text
+    assert "| carphone | 4 | 0.750 |" in text
+    assert "0.200 without the temperature, 0.100 with it (T = 1.500" in text
+    assert "| v | 12 | FAKE | 0.600 |  | 6-11 (peak 0.90) | 1.00 |" in text
+    assert "(goal <= 0.10)" in text and "(goal >= 0.95)" in text and "(goal < 0.5)" in text
