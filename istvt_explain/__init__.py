@@ -1,6 +1,6 @@
 """istvt-explain: deepfake detection with ISTVT, and explanations of why.
 
-Public API (DESIGN.md section 6)::
+Public API (README.md, section Python)::
 
     model = create_model("paper")                   # "small", "tiny"; weights=PATH; keyword overrides
     model = load_demo_model()                       # the bundled tiny weights

@@ -1,4 +1,4 @@
-"""Vector propagation of the class row on the factorised grid (DESIGN.md section 2)."""
+"""Vector propagation of the class row on the factorised grid (docs/explanations.md)."""
 
 from __future__ import annotations
 

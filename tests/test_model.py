@@ -1,4 +1,4 @@
-"""The ISTVT model against the architecture facts of DESIGN.md section 1."""
+"""The ISTVT model against the architecture facts of docs/architecture.md."""
 
 from __future__ import annotations
 

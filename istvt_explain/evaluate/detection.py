@@ -1,7 +1,7 @@
 """Detection metrics: clip and video level ACC, ROC AUC, AP and EER (scikit-learn), per manipulation.
 
 Scores are fake probabilities.  A video's score is the mean of its clip scores (the usual protocol,
-DESIGN.md section 4).  The per-manipulation breakdown pits each manipulation's clips against all
+docs/datasets.md).  The per-manipulation breakdown pits each manipulation's clips against all
 real clips, as FaceForensics++ papers report it.  Scoring shards the data over the processes of a
 ``torchrun`` job without padding (a padded sampler would count clips twice) and gathers on rank 0.
 """

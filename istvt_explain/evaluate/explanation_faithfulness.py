@@ -1,4 +1,4 @@
-"""Faithfulness of an explanation (DESIGN.md section 3): does removing what it points at change the score?
+"""Faithfulness of an explanation (docs/judging.md): does removing what it points at change the score?
 
 * Deletion / insertion (Petsiuk et al. 2018, RISE) over space-time *tokens*: tokens
   are ranked by the map, the top fraction is greyed out (deletion) or only it is

@@ -1,4 +1,4 @@
-"""Localisation of an explanation against a ground-truth manipulation mask (DESIGN.md section 3).
+"""Localisation of an explanation against a ground-truth manipulation mask (docs/judging.md).
 
 Used only on correctly classified fakes (a map of a missed fake explains a
 "real" decision).  All three measures read the map at crop resolution:

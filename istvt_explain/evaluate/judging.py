@@ -1,4 +1,4 @@
-"""Judge every explanation method side by side (DESIGN.md section 3): one row per method.
+"""Judge every explanation method side by side (docs/judging.md): one row per method.
 
 ``judge_explanations(model, clips, masks)`` explains every clip as *fake* with
 each method, then measures faithfulness (deletion / insertion AUC against a

@@ -1,5 +1,5 @@
 """Methods that read the attention maps: raw attention, rollout, gradient-weighted relevance,
-and the decomposed spatial-only / temporal-only views (DESIGN.md section 2)."""
+and the decomposed spatial-only / temporal-only views (docs/explanations.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Propagating the class row through the factorised (T+1) x (N+1) token grid (DESIGN.md section 2).
+"""Propagating the class row through the factorised (T+1) x (N+1) token grid (docs/explanations.md).
 
 One block mixes tokens with ``M = S T + I`` where
 

@@ -1,6 +1,6 @@
 """FaceForensics++ (Rössler et al. 2019): originals, every manipulation, pair splits, masks.
 
-Layout (DESIGN.md section 4)::
+Layout (docs/datasets.md)::
 
     original_sequences/youtube/<c>/videos/000.mp4          (c: raw, c23, c40)
     original_sequences/actors/<c>/videos/*.mp4             (DeepFakeDetection's originals)
