@@ -32,11 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from istvt_explain.analysis.clipsets import to_uint8_frames
 from istvt_explain.analysis.common import fake_probabilities
 from istvt_explain.analysis.perturbations import PERTURBATIONS
 from istvt_explain.data.clips import extract_face_clips
 from istvt_explain.data.media import make_face_video
-from istvt_explain.data.video import VideoReader, VideoWriter
+from istvt_explain.data.video import VideoReader, write_video
 from istvt_explain.demo import DEMO_WEIGHTS
 from istvt_explain.demo_video import make_demo_video, manipulate_faces
 from istvt_explain.evaluate.calibration import expected_calibration_error
@@ -85,9 +86,7 @@ def clean_pairs(config, model_config, pairs: int) -> tuple[np.ndarray, np.ndarra
     data = PseudoFakeDataset(source, 2 * pairs, seed=config.seed + 7_000_001, augment=False, blend=config.data.blend)
     real, fake = [], []
     for i in range(2 * pairs):
-        clip = data[i]["clip"]
-        frames = ((clip.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-        (fake if i % 2 else real).append(frames)
+        (fake if i % 2 else real).append(to_uint8_frames(data[i]["clip"]))
     return np.stack(real), np.stack(fake)
 
 
@@ -112,13 +111,6 @@ def degradation_table(model: torch.nn.Module, real: np.ndarray, fake: np.ndarray
 
 
 # -- 3. videos --------------------------------------------------------------------------------------
-def _write(path: Path, frames: np.ndarray, fps: float, crf: int = 20) -> Path:
-    with VideoWriter(path, fps, frames.shape[2], frames.shape[1], crf=crf) as writer:
-        for frame in frames:
-            writer.write(frame)
-    return path
-
-
 def heldout_videos(folder: Path, crop_size: int) -> list[dict]:
     """Real videos of held-out people, each with a twin whose second half is manipulated."""
     specs = []
@@ -126,7 +118,7 @@ def heldout_videos(folder: Path, crop_size: int) -> list[dict]:
         path = FACE_VIDEOS[name].path()
         specs.append({"name": f"{name} (camera recording)", "path": path})
         frames = np.stack(list(VideoReader(path)))
-        specs.append({"name": f"{name}, H.264 CRF 36", "path": _write(folder / f"{name}_crf36.mp4", frames, 30.0, 36)})
+        specs.append({"name": f"{name}, H.264 CRF 36", "path": write_video(folder / f"{name}_crf36.mp4", frames, 30.0, crf=36)})
     for name, kw in {
         "grace_hopper pan-zoom 640x360": {"size": (640, 360)},
         "grace_hopper portrait 360x640": {"size": (360, 640), "face_height": 0.4},
@@ -150,7 +142,7 @@ def heldout_videos(folder: Path, crop_size: int) -> list[dict]:
         fake_part, _ = manipulate_faces(frames[start:][ok], boxes[ok], crop_size, rng)
         fake[start:][ok] = fake_part
         path = folder / (Path(spec["path"]).stem + "_manipulated.mp4")
-        _write(path, fake, VideoReader(spec["path"]).fps)
+        write_video(path, fake, VideoReader(spec["path"]).fps)
         manipulated = set(np.flatnonzero(ok) + start)
         out.append({"name": spec["name"] + ", second half manipulated", "path": path, "manipulated": manipulated})
     return out

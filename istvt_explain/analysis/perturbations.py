@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..data.codecs import jpeg_roundtrip
+
 PerturbFn = Callable[[np.ndarray, float, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
 
@@ -62,14 +64,6 @@ def _per_frame(fn: Callable[[np.ndarray, float], np.ndarray]) -> PerturbFn:
     def apply(frames: np.ndarray, strength: float, _rng: np.random.Generator):
         return np.stack([fn(f, strength) for f in frames]), _same_order(frames)
     return apply
-
-
-def _jpeg(frame: np.ndarray, quality: float) -> np.ndarray:
-    bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(round(quality))])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def _blur(frame: np.ndarray, sigma: float) -> np.ndarray:
@@ -125,7 +119,7 @@ def _shuffle_frames(frames: np.ndarray, count: float, rng: np.random.Generator):
 
 
 PERTURBATIONS: dict[str, Perturbation] = {p.name: p for p in (
-    Perturbation("jpeg", "JPEG compression", "quality", (90, 50, 25, 10), _per_frame(_jpeg)),
+    Perturbation("jpeg", "JPEG compression", "quality", (90, 50, 25, 10), _per_frame(jpeg_roundtrip)),
     Perturbation("blur", "Gaussian blur", "sigma (px)", (0.5, 1.0, 2.0, 4.0), _per_frame(_blur)),
     Perturbation("noise", "Gaussian noise", "std (grey levels)", (2, 5, 10, 20), _noise),
     Perturbation("downscale", "Downscaling", "scale", (0.75, 0.5, 0.35, 0.25), _per_frame(_downscale)),

@@ -12,12 +12,12 @@ motion blur, sensor noise, JPEG or H.264 at CRF 23 to 40, and black-and-white fo
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, replace
 
-import av
 import cv2
 import numpy as np
+
+from ..data.codecs import h264_roundtrip, jpeg_roundtrip
 
 FACE_FRACTION = 0.8  # a face box covers about 1 / 1.25 of a crop's side (the 1.25x margin)
 
@@ -103,37 +103,3 @@ def degrade_clip(frames: np.ndarray, rng: np.random.Generator, *, grey: bool = F
     elif d["codec"] < o.h264 + o.jpeg:
         out = np.stack([jpeg_roundtrip(f, d["quality"]) for f in out])
     return out
-
-
-def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
-    """Encode an RGB uint8 frame as JPEG at ``quality`` and decode it again."""
-    ok, buf = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]) if ok else frame
-
-
-def h264_roundtrip(frames: np.ndarray, crf: int, fps: int = 25) -> np.ndarray:
-    """Encode RGB uint8 frames (T, H, W, 3) with libx264 at ``crf`` (yuv420p) in memory and decode them.
-
-    The same codec and chroma subsampling as the videos an analyst receives: block edges, smoothed
-    colour and lost fine texture inside the face and outside it alike.
-    """
-    t, h, w = frames.shape[:3]
-    pad_h, pad_w = h % 2, w % 2  # yuv420p needs even sides
-    padded = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge") if pad_h or pad_w else frames
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = padded.shape[2], padded.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(int(crf)), "preset": "veryfast", "tune": "zerolatency"}
-        for frame in padded:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    buffer.seek(0)
-    with av.open(buffer, mode="r") as container:
-        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    if len(decoded) != t:  # never expected from libx264; keep the clip rather than fail a training step
-        return frames
-    return np.ascontiguousarray(np.stack(decoded)[:, :h, :w])

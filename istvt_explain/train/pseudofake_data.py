@@ -33,7 +33,6 @@ from .face_material import (
     FacePicture,
     expand_material,
     face_pictures,
-    lfw_picture,
     video_faces,
 )
 
@@ -136,8 +135,8 @@ class MaterialClipSource:
         self.names = [n for entry in self.entries for n in entry]
         self.frames = frames
         self.size = size
-        self._pictures = {n: (lfw_picture(int(n.split("/")[1])) if n.startswith("lfw_subset/") else FACE_PICTURES[n])
-                          for n in self.names if n not in FACE_VIDEOS}
+        still = [n for n in self.names if n not in FACE_VIDEOS]
+        self._pictures = dict(zip(still, face_pictures(still), strict=True)) if still else {}
 
     def __len__(self) -> int:
         return len(self.entries)
