@@ -148,3 +148,17 @@ def test_degradation_ramp_starts_clean_and_reaches_the_full_rates():
         data.set_epoch(epoch)
         rates.append(data._degrade_now().h264)
     assert rates == pytest.approx([full.h264 * f for f in (0.25, 0.5, 0.75, 1.0, 1.0)])
+
+
+def test_config_degrade_section_changes_the_rates_and_refuses_bad_values():
+    from istvt_explain.models import preset_config
+    from istvt_explain.train.config import ConfigError, load_config
+    from istvt_explain.train.data import build_dataset
+
+    config = load_config("demo_robust", **{"data.train_clips": 2})
+    data = build_dataset(config, preset_config("tiny"), "train")
+    assert data.degrade.blur == 0.4 and data.degrade.blur_sigma == (0.4, 4.0) and data.degrade.downscale == 0.35
+    assert data.degrade.jpeg == DegradeOptions().jpeg  # fields not named keep their defaults
+    for bad in ({"blurr": 0.1}, {"blur": 1.5}, {"blur_sigma": [3, 1]}, {"noise": "often"}):
+        with pytest.raises(ConfigError, match="data.degrade"):
+            load_config("demo_robust", **{"data.degrade": bad})

@@ -66,6 +66,7 @@ class DataSection:
     augment: bool = True
     degrade_eval: bool = False
     degrade_ramp_epochs: int = 0  # training degradation rates grow over this many epochs (clean first)
+    degrade: dict[str, Any] = field(default_factory=dict)  # DegradeOptions fields to change (train/degrade.py)
     num_workers: int = 0
 
 
@@ -249,6 +250,12 @@ def _check_values(config: TrainConfig, source: str) -> None:
         raise ConfigError(f"{source}: config key model.overrides: {err}") from None
     if config.data.kind == "pseudofake_pictures":
         _check_identity_split(config, source)
+    if config.data.degrade:
+        from .degrade import degrade_options
+        try:
+            degrade_options(config.data.degrade)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"{source}: config key data.degrade: {err}") from None
     if config.data.kind in ("cached", "pseudofake_cached") and not config.data.cache_dir:
         raise ConfigError(f"{source}: config key data.cache_dir is needed for data.kind {config.data.kind!r}")
 
@@ -273,7 +280,7 @@ def _check_identity_split(config: TrainConfig, source: str) -> None:
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in values.items():
-        if isinstance(value, dict) and key != "overrides":
+        if isinstance(value, dict) and key not in ("overrides", "degrade"):
             flat.update(_flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from ..errors import InputError
 from ..models import ISTVTConfig
 from .config import TrainConfig
+from .degrade import degrade_options
 from .pseudofake_data import CachedRealSource, MaterialClipSource, PseudoFakeDataset
 
 SPLITS = ("train", "val", "test")
@@ -32,7 +33,7 @@ def build_dataset(config: TrainConfig, model_config: ISTVTConfig, split: str) ->
         degrade = data.augment and (split == "train" or data.degrade_eval)
         ramp = data.degrade_ramp_epochs if split == "train" else 0  # evaluation always sees the full rates
         return PseudoFakeDataset(source, length, seed=seed, augment=degrade, blend=data.blend,
-                                 degrade_ramp_epochs=ramp)
+                                 degrade=degrade_options(data.degrade), degrade_ramp_epochs=ramp)
     cached = _cached_dataset(config, model_config, split)
     if data.kind == "pseudofake_cached":
         return PseudoFakeDataset(CachedRealSource(cached), seed=seed, augment=data.augment and split == "train",

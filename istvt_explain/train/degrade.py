@@ -12,7 +12,8 @@ motion blur, sensor noise, JPEG or H.264 at CRF 23 to 40, and black-and-white fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,6 +45,31 @@ class DegradeOptions:
     jpeg_quality: tuple[int, int] = (30, 95)
     h264: float = 0.15
     h264_crf: tuple[int, int] = (23, 40)
+
+
+def degrade_options(changes: dict[str, Any]) -> DegradeOptions:
+    """``DegradeOptions`` with the fields named in ``changes`` (a config's ``data.degrade``) replaced.
+
+    Rates must lie in [0, 1] and ranges are two increasing numbers; anything else is a ValueError.
+    """
+    base = DegradeOptions()
+    values: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key not in {f.name for f in fields(DegradeOptions)}:
+            raise ValueError(f"unknown degradation {key!r} (known: {', '.join(f.name for f in fields(base))})")
+        default = getattr(base, key)
+        if isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)) or len(value) != 2 or not value[0] <= value[1]:
+                raise ValueError(f"{key} must be a range [low, high] with low <= high, got {value!r}")
+            value = tuple(type(default[0])(v) for v in value)
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{key} must be a number, got {value!r}")
+            value = type(default)(value)
+            if key in DegradeOptions.PROBABILITIES and not 0 <= value <= 1:
+                raise ValueError(f"{key} is a probability and must lie in [0, 1], got {value}")
+        values[key] = value
+    return replace(base, **values)
 
 
 def ramped(options: DegradeOptions, fraction: float) -> DegradeOptions:
