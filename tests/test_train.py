@@ -121,7 +121,7 @@ def test_truncated_state_is_refused_clearly(tmp_path):
     path = tmp_path / "state" / "last.pt"
     path.parent.mkdir()
     path.write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(CheckpointError, match="unreadable training state"):
+    with pytest.raises(CheckpointError, match="unreadable or corrupt training state"):
         load_state(path)
 
 

@@ -1,5 +1,5 @@
 """Training on the data pipeline's clip cache (real fakes, and pseudo-fakes from its real clips),
-with a corrupt and a missing video in the cache: skipped, counted, never a crash."""
+with a corrupt and a missing video in the cache: left out, named, never a crash."""
 
 from __future__ import annotations
 
@@ -56,12 +56,15 @@ def test_cached_training_skips_corrupt_and_missing_videos(tmp_path):
     (videos[1] / "crops.npy").unlink()  # missing
     cfg = config(cache, "cached")
     train = build_dataset(cfg, cfg_model(cfg), "train")
-    assert len(train) == 12  # 6 train videos x 2 clips of 3 frames
-    with pytest.warns(UserWarning, match="skipping item"):
+    assert len(train) == 8  # the 4 intact train videos x 2 clips of 3 frames; the broken two are named
+    reasons = {s["video"]: s["reason"] for s in train.skipped}
+    assert sorted(reasons) == [videos[0].name, videos[1].name]
+    assert "crops.npy is unreadable" in reasons[videos[0].name] and "crops.npy is missing" in reasons[videos[1].name]
+    with pytest.warns(UserWarning, match="2 broken cache entries left out of the training data"):
         result = fit(cfg, tmp_path / "run", progress=False, tensorboard=False)
     assert result.epochs_done == 1
     (row,) = read_metrics(tmp_path / "run" / "metrics.csv")
-    assert int(row["skipped"]) == 4  # two clips each of the corrupt and the missing video
+    assert int(row["skipped"]) == 0  # found before training: no clip of theirs was ever drawn
 
 
 def test_pseudofake_from_cached_real_clips(tmp_path):

@@ -15,9 +15,11 @@ from ..models import available_presets, preset_config
 
 HELP = """extract and cache the face crops of a data set for training and evaluation
 
-Finished videos are skipped, so an interrupted run resumes where it stopped; videos that fail
-are listed at the end (and in OUT/failures.json) and retried by the next run.
-Exit status: 0 all videos cached, 1 some failed (the others are cached), 2 bad input or usage."""
+Finished videos are skipped (an incomplete entry is built again), so an interrupted run resumes
+where it stopped; videos that fail, including one whose worker process dies, are listed at the end
+(and in OUT/failures.json) and retried by the next run.  Workers never outlive the run.
+Exit status: 0 all videos cached, 1 some failed (the others are cached), 2 bad input or usage,
+130 interrupted (Ctrl-C or SIGTERM)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

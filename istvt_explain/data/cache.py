@@ -55,8 +55,97 @@ def video_dir(cache_dir: Path, key: str) -> Path:
     return Path(cache_dir) / "videos" / key
 
 
-def is_cached(cache_dir: Path, key: str) -> bool:
-    return (video_dir(cache_dir, key) / "meta.json").is_file()
+def is_cached(cache_dir: Path, key: str, image_size: int | None = None) -> bool:
+    """Whether the entry is complete: a folder that only exists is not (see ``entry_problem``)."""
+    return entry_problem(video_dir(cache_dir, key), image_size) is None
+
+
+META_KEYS = ("key", "video_id", "label", "dataset", "manipulation", "split")
+
+
+def read_entry_meta(folder: Path) -> dict[str, Any]:
+    """An entry's meta.json; ``InputError`` saying what is wrong when it is missing or malformed."""
+    path = Path(folder) / "meta.json"
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError("no meta.json (an unfinished or damaged entry)") from None
+    except (OSError, ValueError) as err:
+        raise InputError(f"unreadable meta.json ({str(err).splitlines()[0][:80]})") from None
+    if not isinstance(meta, dict):
+        raise InputError("meta.json is not a JSON object")
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise InputError(f"meta.json lacks {', '.join(missing)}")
+    if meta["label"] not in (0, 1) or isinstance(meta["label"], bool):
+        raise InputError(f"meta.json label {meta['label']!r} is not 0 or 1")
+    return meta
+
+
+def entry_problem(folder: Path, image_size: int | None = None) -> str | None:
+    """Why a cache entry cannot be used (None when it is complete and well-formed).
+
+    Checks meta.json and the shape and type of every array (headers only, except the small
+    frames.npy), so an entry whose files were truncated, replaced or deleted is found before a
+    loader trips over it.  ``image_size`` (the cache's crop size) is checked when given.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return "no such entry"
+    try:
+        meta = read_entry_meta(folder)
+        if meta["key"] != folder.name:
+            raise InputError(f"meta.json belongs to {str(meta['key'])[:60]!r}, not to this folder")
+        _check_arrays(folder, meta, image_size)
+    except InputError as err:
+        return str(err)
+    return None
+
+
+def _load_header(path: Path) -> np.ndarray:
+    """The array memory-mapped: shape and dtype without reading it; a truncated file fails here."""
+    try:
+        return np.load(path, mmap_mode="r")
+    except FileNotFoundError:
+        raise InputError(f"{path.name} is missing") from None
+    except (OSError, ValueError, EOFError) as err:
+        raise InputError(f"{path.name} is unreadable ({str(err).splitlines()[0][:80]})") from None
+
+
+def _check_arrays(folder: Path, meta: dict[str, Any], image_size: int | None) -> None:
+    frames = _load_header(folder / "frames.npy")
+    if frames.ndim != 1 or frames.dtype.kind not in "iu":
+        raise InputError(f"frames.npy has shape {frames.shape} and type {frames.dtype}, not (F,) integers")
+    count = len(frames)
+    if count and (int(frames[0]) < 0 or bool(np.any(np.diff(frames) <= 0))):
+        raise InputError("frames.npy is not a rising list of frame numbers")
+    crops = _load_header(folder / "crops.npy")
+    size = image_size or (crops.shape[1] if crops.ndim > 1 else 0)
+    wanted = {"crops.npy": ((count, size, size, 3), "u"), "boxes.npy": ((count, 4), "f"),
+              "keypoints.npy": ((count, 5, 2), "f")}
+    if meta.get("has_mask"):
+        wanted["masks.npy"] = ((count, size, size), "u")
+    for name, (shape, kind) in wanted.items():
+        array = _load_header(folder / name)
+        if array.shape != shape or array.dtype.kind != kind:
+            raise InputError(f"{name} has shape {array.shape} ({array.dtype}), expected {shape}")
+    if "num_crops" in meta and meta["num_crops"] != count:
+        raise InputError(f"meta.json says {meta['num_crops']} crops, frames.npy holds {count}")
+
+
+def discard_entry(cache_dir: Path, key: str) -> None:
+    """Move a broken entry out of ``videos/`` (one rename) and delete it, so it is rebuilt."""
+    folder = video_dir(cache_dir, key)
+    if not folder.exists():
+        return
+    trash = Path(cache_dir) / ".tmp" / f"{key}.broken.{os.getpid()}"
+    trash.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.rename(folder, trash)
+    except OSError:
+        return  # another process moved it first
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -165,14 +254,36 @@ def store_video(cache_dir: Path, entry: VideoEntry, clips: VideoClips) -> bool:
     return True
 
 
-def cached_videos(cache_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The meta.json of every finished video in a cache, sorted by key."""
+@dataclass
+class CacheScan:
+    """The entries of a cache: ``videos`` the meta.json of every usable one, ``broken`` the others
+    as ``{"video": key, "reason": ...}`` (with the meta.json when it was readable)."""
+
+    videos: list[dict[str, Any]]
+    broken: list[dict[str, Any]]
+
+
+def scan_cache(cache_dir: str | os.PathLike) -> CacheScan:
+    """Check every entry of a cache (sorted by key); broken ones are listed, never fatal."""
     cache_dir = Path(cache_dir)
-    read_cache_info(cache_dir)
-    metas = []
-    for meta_path in sorted((cache_dir / "videos").glob("*/meta.json")):
+    info = read_cache_info(cache_dir)
+    image_size = info.get("image_size") if isinstance(info.get("image_size"), int) else None
+    scan = CacheScan([], [])
+    folders = sorted(p for p in (cache_dir / "videos").iterdir() if p.is_dir()) if (cache_dir / "videos").is_dir() else []
+    for folder in folders:
+        problem = entry_problem(folder, image_size)
+        if problem is None:
+            scan.videos.append(read_entry_meta(folder))
+            continue
+        broken: dict[str, Any] = {"video": folder.name, "reason": problem}
         try:
-            metas.append(json.loads(meta_path.read_text()))
-        except ValueError as err:
-            raise InputError(f"{meta_path}: corrupt cache entry ({err}); delete its folder and rerun preprocess") from None
-    return metas
+            broken["meta"] = read_entry_meta(folder)
+        except InputError:
+            pass
+        scan.broken.append(broken)
+    return scan
+
+
+def cached_videos(cache_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The meta.json of every complete video in a cache, sorted by key (``scan_cache`` names the others)."""
+    return scan_cache(cache_dir).videos

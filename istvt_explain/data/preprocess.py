@@ -1,22 +1,29 @@
 """Preprocess a data set into the cache: worker processes, progress bar, resumable, failure summary.
 
 Each video is independent: a worker extracts its face crops (``extract_face_clips``) and stores
-them (``cache.store_video``).  Videos already in the cache are skipped, so a run that was killed
-finishes when started again.  A video that fails is reported with its reason and the run goes on.
+them (``cache.store_video``).  Complete videos already in the cache are skipped (an incomplete
+entry is rebuilt), so a run that was killed finishes when started again.  A video that fails is
+reported with its reason and the run goes on; so is one whose worker process dies (the OOM
+killer): that worker is replaced.  Workers never outlive the run: they watch their parent and
+exit when it is gone, and SIGTERM of the run stops them as SIGINT does.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import Counter
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from pathlib import Path
 
 from ..errors import InputError
-from .cache import CacheSettings, is_cached, open_cache, store_video, write_json
+from .cache import CacheSettings, discard_entry, is_cached, open_cache, store_video, write_json
 from .clips import extract_face_clips
 from .datasets.entry import VideoEntry
 
@@ -70,9 +77,13 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # one process per core already
 
 
+Task = Callable[[VideoEntry, Path, CacheSettings], tuple[str, str, str]]
+"""What a worker does with one video: ``process_video``, or a stand-in in the fault tests."""
+
+
 def process_video(entry: VideoEntry, cache_dir: Path, settings: CacheSettings) -> tuple[str, str, str]:
     """Extract and store one video; returns (key, "done"|"skipped"|"failed", reason)."""
-    if is_cached(cache_dir, entry.key):
+    if is_cached(cache_dir, entry.key, settings.image_size):
         return entry.key, "skipped", ""
     try:
         clips = extract_face_clips(
@@ -104,11 +115,13 @@ def _unique(entries: Iterable[VideoEntry], report: PreprocessReport) -> list[Vid
 
 def preprocess(entries: Iterable[VideoEntry], cache_dir: str | os.PathLike, settings: CacheSettings, *,
                workers: int = 1, progress: bool = True,
-               on_result: Callable[[str, str, str], None] | None = None) -> PreprocessReport:
+               on_result: Callable[[str, str, str], None] | None = None,
+               task: Task = process_video) -> PreprocessReport:
     """Cache the face crops of ``entries`` in ``cache_dir``; skip those already there.
 
     ``workers`` > 1 runs that many processes.  ``failures.json`` in the cache lists this run's
     failures (retried on the next run).  ``on_result(key, status, reason)`` is called per video.
+    ``task`` (a module-level function, for the worker processes) replaces ``process_video`` in tests.
     """
     from tqdm.auto import tqdm
 
@@ -129,28 +142,180 @@ def preprocess(entries: Iterable[VideoEntry], cache_dir: str | os.PathLike, sett
             on_result(key, status, reason)
 
     try:
-        pending = []
-        for entry in todo:
-            if is_cached(cache_dir, entry.key):
-                record(entry.key, "skipped", "")
+        with _sigterm_as_interrupt():
+            pending = []
+            for entry in todo:
+                if is_cached(cache_dir, entry.key, settings.image_size):
+                    record(entry.key, "skipped", "")
+                else:
+                    discard_entry(cache_dir, entry.key)  # half-built or damaged: built again
+                    pending.append(entry)
+            if workers <= 1 or len(pending) <= 1:
+                _init_worker()
+                for entry in pending:
+                    record(*task(entry, cache_dir, settings))
             else:
-                pending.append(entry)
-        if workers <= 1 or len(pending) <= 1:
-            _init_worker()
-            for entry in pending:
-                record(*process_video(entry, cache_dir, settings))
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=_worker_context(),
-                                     initializer=_init_worker) as pool:
-                futures = [pool.submit(process_video, e, cache_dir, settings) for e in pending]
-                try:
-                    for future in as_completed(futures):
-                        record(*future.result())
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+                _run_pool(pending, min(workers, len(pending)), cache_dir, settings, task, record)
     finally:
         bar.close()
         write_json(Path(cache_dir) / "failures.json",
                    [{"path": path, "reason": reason} for path, reason in report.failed])
     return report
+
+
+# -- signals --------------------------------------------------------------------------------------
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the run as Ctrl-C does: workers stopped, failures.json written, exit 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# -- the worker pool ------------------------------------------------------------------------------
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first); None where unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (tells a reused pid apart); None where /proc is absent."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    """Whether the process that had ``pid`` and ``started`` still runs (a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if started is None:
+        return True
+    fields = _proc_stat(pid)
+    return fields is not None and fields[0] != "Z" and len(fields) > 19 and fields[19] == started
+
+
+def _watch_parent(pid: int, started: str | None, interval: float = 0.2) -> None:
+    """Exit this worker as soon as the run that started it is gone (even after SIGKILL)."""
+    while _alive(pid, started):
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _worker_main(conn, cache_dir: Path, settings: CacheSettings, task: Task, parent: tuple[int, str | None]) -> None:
+    """A worker: videos in from the pipe, results out, until the pipe closes or the parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    threading.Thread(target=_watch_parent, args=parent, daemon=True).start()
+    _init_worker()
+    while True:
+        try:
+            entry = conn.recv()
+        except (EOFError, OSError):
+            return
+        if entry is None:
+            return
+        conn.send(task(entry, cache_dir, settings))
+
+
+class _Worker:
+    """One worker process and its pipe; ``entry`` is the video it is working on (None when idle)."""
+
+    def __init__(self, context, cache_dir: Path, settings: CacheSettings, task: Task) -> None:
+        self.conn, child = context.Pipe()
+        parent = (os.getpid(), _start_time(os.getpid()))
+        self.process = context.Process(target=_worker_main, args=(child, cache_dir, settings, task, parent),
+                                       daemon=True, name="istvt-preprocess")
+        self.process.start()
+        child.close()
+        self.entry: VideoEntry | None = None
+
+    def assign(self, entry: VideoEntry) -> bool:
+        """Hand over one video; False when the worker is gone."""
+        try:
+            self.conn.send(entry)
+        except (BrokenPipeError, OSError):
+            return False
+        self.entry = entry
+        return True
+
+    def result(self) -> tuple[str, str, str] | None:
+        """Its result once ready, or None when it died without one."""
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            return None
+
+    def death(self) -> str:
+        """How the process ended, in words for failures.json."""
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            hint = ", as the out-of-memory killer does" if -code == signal.SIGKILL else ""
+            return f"killed by {name}{hint}"
+        return f"exit status {code}"
+
+    def stop(self) -> None:
+        """Close the pipe (an idle worker exits), then end it for sure."""
+        self.conn.close()
+        self.process.join(timeout=0.5 if self.entry is None else 0)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+def _run_pool(pending: list[VideoEntry], workers: int, cache_dir: Path, settings: CacheSettings, task: Task,
+              record: Callable[[str, str, str], None]) -> None:
+    """Process ``pending`` on ``workers`` processes, one video each at a time.
+
+    A worker that dies costs only its video (failed, with the reason) and is replaced; the
+    others go on.  Every worker is stopped when this returns, however it returns.
+    """
+    context = _worker_context()
+    queue = deque(pending)
+    idle: list[_Worker] = []
+    busy: list[_Worker] = []
+    try:
+        while queue or busy:
+            while queue and len(busy) < workers:
+                worker = idle.pop() if idle else _Worker(context, cache_dir, settings, task)
+                if worker.assign(queue[0]):
+                    queue.popleft()
+                    busy.append(worker)
+                else:  # it died while idle: nothing lost, start another
+                    worker.stop()
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            for worker in [w for w in busy if w.conn in ready or w.process.sentinel in ready]:
+                busy.remove(worker)
+                result = worker.result() if worker.conn in ready or worker.conn.poll() else None
+                if result is not None:
+                    record(*result)
+                    worker.entry = None
+                    idle.append(worker)
+                    continue
+                entry = worker.entry
+                record(entry.key, "failed", f"{entry.path}: the worker process died while processing it "
+                                            f"({worker.death()}); the next run retries it")
+                worker.stop()
+    finally:
+        for worker in busy + idle:
+            worker.stop()

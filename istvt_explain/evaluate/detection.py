@@ -37,6 +37,8 @@ class ScoreTable:
     manipulations: list[str] = field(default_factory=list)
     skipped: int = 0
     logits: list[float] = field(default_factory=list)
+    skipped_items: list[dict[str, str]] = field(default_factory=list)
+    """What was skipped, by name: ``{"video", "reason"}`` per unreadable clip or broken cache entry."""
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -48,6 +50,7 @@ class ScoreTable:
         self.manipulations += other.manipulations
         self.skipped += other.skipped
         self.logits += other.logits
+        self.skipped_items += other.skipped_items
 
     @classmethod
     def merge(cls, tables: Iterable[ScoreTable]) -> ScoreTable:
@@ -61,7 +64,7 @@ class ScoreTable:
         groups: dict[tuple[str, float, str], list[float]] = defaultdict(list)
         for s, y, v, m in zip(self.scores, self.labels, self.video_ids, self.manipulations, strict=True):
             groups[(v, y, m)].append(s)
-        out = ScoreTable(skipped=self.skipped)
+        out = ScoreTable(skipped=self.skipped, skipped_items=list(self.skipped_items))
         for (v, y, m), scores in groups.items():
             out.scores.append(float(np.mean(scores)))
             out.labels.append(y)
@@ -111,7 +114,8 @@ def report(table: ScoreTable, threshold: float = 0.5) -> dict:
     out = {
         "clip": detection_metrics(table.labels, table.scores, threshold),
         "video": detection_metrics(video.labels, video.scores, threshold),
-        "skipped": table.skipped,
+        "skipped": skipped_videos(table.skipped_items),
+        "skipped_clips": table.skipped,
         "per_manipulation": {},
     }
     fakes = sorted({m for m, y in zip(table.manipulations, table.labels, strict=True) if not is_real(y)})
@@ -122,6 +126,14 @@ def report(table: ScoreTable, threshold: float = 0.5) -> dict:
                 for level, t in (("clip", table), ("video", video))
             }
     return out
+
+
+def skipped_videos(items: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    """One ``{"video", "reason"}`` per skipped video (its first reason), in the order first met."""
+    seen: dict[str, dict[str, str]] = {}
+    for item in items:
+        seen.setdefault(str(item["video"]), {"video": str(item["video"]), "reason": str(item["reason"])})
+    return list(seen.values())
 
 
 def _against_reals(table: ScoreTable, manipulation: str) -> tuple[list[float], list[float]]:
@@ -137,11 +149,21 @@ def roc_points(labels: Iterable[float], scores: Iterable[float]) -> tuple[np.nda
 
 
 # -- scoring ----------------------------------------------------------------------------------------
-def collate_clips(items: list[dict | None]) -> dict:
-    """Stack clips and labels; drop items a loader marked as unreadable (None) and count them."""
-    good = [it for it in items if it is not None]
+@dataclass(frozen=True)
+class SkippedItem:
+    """What ``SkipBadItems`` gives for an unreadable item: which video, and why."""
+
+    video: str
+    reason: str
+
+
+def collate_clips(items: list[dict | SkippedItem | None]) -> dict:
+    """Stack clips and labels; drop items a loader marked as unreadable (``SkippedItem`` or None),
+    counting them and keeping their names in ``skipped_items``."""
+    good = [it for it in items if isinstance(it, dict)]
     batch = {
         "skipped": len(items) - len(good),
+        "skipped_items": [{"video": it.video, "reason": it.reason} for it in items if isinstance(it, SkippedItem)],
         "video_id": [str(it.get("video_id", "")) for it in good],
         "manipulation": [str(it.get("manipulation", "")) for it in good],
     }
@@ -154,8 +176,8 @@ def collate_clips(items: list[dict | None]) -> dict:
 
 
 class SkipBadItems(Dataset):
-    """Wrap a data set so that an unreadable item (missing or corrupt video) becomes None with a
-    warning, instead of ending the run; ``collate_clips`` drops and counts it."""
+    """Wrap a data set so that an unreadable item (missing or corrupt video) becomes a ``SkippedItem``
+    with a warning, instead of ending the run; ``collate_clips`` drops, counts and names it."""
 
     SKIPPABLE = (OSError, ValueError, RuntimeError, EOFError, KeyError)
 
@@ -165,13 +187,22 @@ class SkipBadItems(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> dict | None:
+    def __getitem__(self, index: int) -> dict | SkippedItem:
         try:
             return self.dataset[index]
         except self.SKIPPABLE as err:
             text = str(err).strip().splitlines()
-            warnings.warn(f"skipping item {index}: {text[0] if text else type(err).__name__}", stacklevel=2)
-            return None
+            reason = text[0] if text else type(err).__name__
+            video = self._video(index)
+            warnings.warn(f"skipping item {index} ({video}): {reason}", stacklevel=2)
+            return SkippedItem(video, reason)
+
+    def _video(self, index: int) -> str:
+        """The item's video name when the data set can tell (``item_key``), else "item N"."""
+        try:
+            return str(self.dataset.item_key(index))
+        except Exception:  # no item_key, or the data set cannot say: the index still names it
+            return f"item {index}"
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.dataset, "set_epoch"):
@@ -187,7 +218,11 @@ class SkipBadItems(Dataset):
 def score_dataset(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 16,
                   rank: int = 0, world_size: int = 1, num_workers: int = 0,
                   autocast_dtype: torch.dtype | None = None, progress: bool = False) -> ScoreTable:
-    """Fake probabilities of this process's shard (indices rank, rank + world, ...) of ``dataset``."""
+    """Fake probabilities of this process's shard (indices rank, rank + world, ...) of ``dataset``.
+
+    Unreadable items are skipped and named (``skipped_items``); so are the broken cache entries the
+    data set left out (its ``skipped`` list, reported by rank 0 only).
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = next(model.parameters()).device
@@ -197,12 +232,15 @@ def score_dataset(model: torch.nn.Module, dataset: Dataset, *, batch_size: int =
     was_training = model.training
     model.eval()
     table = ScoreTable()
+    if rank == 0:
+        table.skipped_items += [dict(item) for item in getattr(dataset, "skipped", None) or []]
     if progress:
         from tqdm import tqdm
         loader = tqdm(loader, desc="scoring", unit="batch", dynamic_ncols=True)
     try:
         for batch in loader:
             table.skipped += batch["skipped"]
+            table.skipped_items += batch["skipped_items"]
             if "clip" not in batch:
                 continue
             clips = batch["clip"].to(device, non_blocking=True)

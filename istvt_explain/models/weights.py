@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
+import re
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -52,25 +55,72 @@ def _umask() -> int:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` or pickled ``.pth``/``.pt``/``.bin`` file, loaded safely."""
+    """Tensors of a ``.safetensors`` or pickled ``.pth``/``.pt``/``.bin`` file, loaded safely.
+
+    Refuses non-finite weights: a checkpoint full of NaN would otherwise load and give a
+    confident, meaningless verdict.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such weight file")
     try:
-        if _is_safetensors(path):
-            return load_file(str(path), device="cpu")
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (SafetensorError, RuntimeError, EOFError, OSError, ValueError, KeyError) as err:
-        raise CheckpointError(f"{path}: unreadable or corrupt weight file ({_first_line(err)})") from None
-    except Exception as err:  # pickle errors of several kinds, weights_only refusals
-        raise CheckpointError(f"{path}: unreadable or corrupt weight file ({_first_line(err)})") from None
+        is_safetensors = _is_safetensors(path)
+    except OSError as err:
+        raise CheckpointError(f"{path}: unreadable weight file ({err.strerror or err})") from None
+    if is_safetensors:
+        try:
+            obj = load_file(str(path), device="cpu")
+        except Exception as err:  # header, offsets or dtype wrong: all mean "corrupt"
+            raise CheckpointError(f"{path}: unreadable or corrupt weight file ({error_reason(err)})") from None
+    else:
+        obj = safe_torch_load(path, "weight file")
     for key in ("state_dict", "model", "model_state_dict", "network"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
             break
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: does not hold a state dict")
-    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    check_finite(state, path)
+    return state
+
+
+def check_finite(state: Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """``CheckpointError`` naming the first tensor that holds NaN or infinity."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values "
+                              f"(first: {bad[0]}); the checkpoint is broken")
+
+
+def safe_torch_load(path: Path, what: str) -> Any:
+    """``torch.load(weights_only=True)`` with every failure as one complete ``CheckpointError`` line.
+
+    Torch's own warnings (e.g. about the pickle protocol) are silenced: the error says it all.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" in str(err).lower():
+            raise CheckpointError(f"{path}: refused to load the {what}: only plain tensors are read, and it "
+                                  f"holds more ({_refused_part(err)})") from None
+        raise CheckpointError(f"{path}: unreadable or corrupt {what} ({error_reason(err)})") from None
+    except Exception as err:  # corrupt zip, truncated file, wrong format: all mean "unusable"
+        raise CheckpointError(f"{path}: unreadable or corrupt {what} ({error_reason(err)})") from None
+
+
+def _refused_part(err: BaseException) -> str:
+    """The part of torch's long weights-only message that names what was refused."""
+    text = str(err)
+    match = re.search(r"unsupported (?:global|class)\s*:?\s*(?:GLOBAL\s+)?([\w.]+)", text, re.IGNORECASE)
+    if match:
+        return f"the object type {match.group(1).rstrip('.')}"
+    match = re.search(r"unsupported operand (\d+)", text, re.IGNORECASE)
+    if match:
+        return f"pickle instruction {match.group(1)}, outside torch's safe subset"
+    return "objects outside torch's safe subset"
 
 
 def _is_safetensors(path: Path) -> bool:
@@ -82,9 +132,17 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:160] if text else type(err).__name__
+def error_reason(err: BaseException, limit: int = 160) -> str:
+    """The first line of an error, whole, or cut at its last sentence or word end within ``limit``."""
+    lines = str(err).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    if not text:
+        return type(err).__name__
+    if len(text) <= limit:
+        return text.rstrip(".")
+    head = text[:limit]
+    cut = head.rfind(". ")
+    return head[:cut] if cut > limit // 3 else head[:head.rfind(" ")].rstrip(",;:") + " ..."
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -98,7 +156,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as fh:
             return dict(fh.metadata() or {})
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: unreadable or corrupt weight file ({_first_line(err)})") from None
+        raise CheckpointError(f"{path}: unreadable or corrupt weight file ({error_reason(err)})") from None
 
 
 def read_config(path: str | Path) -> ISTVTConfig | None:

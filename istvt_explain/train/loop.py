@@ -31,7 +31,15 @@ from .config import TrainConfig
 from .data import build_dataset
 from .logs import RunLogger
 from .mask_head import MaskHead
-from .state import ResumableSampler, capture_rng, load_state, restore_rng, save_state, seed_everything
+from .state import (
+    ResumableSampler,
+    capture_rng,
+    load_state,
+    remove_orphaned_parts,
+    restore_rng,
+    save_state,
+    seed_everything,
+)
 
 STATE_FILE = Path("state") / "last.pt"
 
@@ -162,6 +170,8 @@ class _Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.progress = dict(state["progress"])
+        if self.logger is not None:  # drop what the killed run logged after this state
+            self.logger.resume(self.progress["epoch"], self.progress["global_step"], self.progress.get("last_row"))
         head = self.progress.pop("mask_head", None)
         if self.mask_head is not None and head is not None:
             self.mask_head.load_state_dict(head)
@@ -246,7 +256,21 @@ class _Trainer:
         return row[f"val_{key}"]
 
     # -- the run ----------------------------------------------------------------------------------
+    def _clean_start(self) -> None:
+        """Remove what a killed run left half-written, and say which training data is broken."""
+        if not self.ctx.is_main:
+            return
+        remove_orphaned_parts(self.out_dir, ("last.safetensors", "best.safetensors"))
+        remove_orphaned_parts(self.out_dir / STATE_FILE.parent, (STATE_FILE.name,))
+        for name, data in (("training", self.train_set), ("validation", self.val_set)):
+            skipped = getattr(data, "skipped", None) or []
+            if skipped:
+                first = skipped[0]
+                warnings.warn(f"{len(skipped)} broken cache entr{'y' if len(skipped) == 1 else 'ies'} left out of "
+                              f"the {name} data (first: {first['video']}: {first['reason']})", stacklevel=3)
+
     def run(self, resume: bool, stop_after_steps: int | None) -> FitResult:
+        self._clean_start()
         if resume:
             self._resume()
         net = self.model
@@ -331,10 +355,12 @@ class _Trainer:
             if improved:
                 p["best"] = score
                 save_checkpoint(self.model, self.out_dir / "best.safetensors", extra=extra)
+            p["last_row"] = dict(row)  # the state keeps the row: a kill before the log below loses nothing
+        self._write_state()  # first the state, then the log: a resumed run never logs an epoch twice
+        if self.ctx.is_main:
             self.logger.epoch(row)
             self.history.append(row)
             print(_summary(row, cfg.epochs), flush=True)
-        self._write_state()
 
 
 def _bce(table: ScoreTable) -> float:

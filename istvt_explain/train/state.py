@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
-from ..models.weights import CheckpointError, atomic_write
+from ..models.weights import CheckpointError, atomic_write, safe_torch_load
 
 STATE_VERSION = 1
 
@@ -117,16 +117,23 @@ def save_state(path: str | Path, *, model: torch.nn.Module, optimizer: torch.opt
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
+def remove_orphaned_parts(folder: Path, names: tuple[str, ...]) -> list[Path]:
+    """Delete the temporary ``.NAME.*.part`` files that ``atomic_write`` left when a run was killed
+    mid-write (up to a full state each); only for ``names``, the files this run writes itself."""
+    removed = []
+    for name in names:
+        for part in Path(folder).glob(f".{name}.*.part"):
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    return removed
+
+
 def load_state(path: str | Path) -> dict[str, Any]:
     """Read a state file safely (``weights_only=True``) with a clear error when it is unusable."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no training state to resume from")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt zip, truncated file, refused pickle: all mean "unusable"
-        text = str(err).strip().splitlines()
-        raise CheckpointError(f"{path}: unreadable training state ({text[0][:160] if text else err!r})") from None
+    state = safe_torch_load(path, "training state")
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         raise CheckpointError(f"{path}: not an istvt-explain training state (version {STATE_VERSION})")
     return state

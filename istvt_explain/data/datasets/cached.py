@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ...errors import InputError
-from ..cache import cached_videos, read_cache_info, video_dir
+from ..cache import read_cache_info, scan_cache, video_dir
 from ..clips import clip_windows, normalize_clip
 from ..pseudofake import make_pseudofake_clip
 
@@ -26,6 +26,16 @@ def _as_set(value: str | Iterable[str] | None) -> set[str] | None:
     if value is None:
         return None
     return {value} if isinstance(value, str) else set(value)
+
+
+def _wanted(meta: dict[str, Any], splits: set[str] | None, labels: set[int] | None, kinds: set[str] | None,
+            sets: set[str] | None) -> bool:
+    """Whether a video passes the data set's filters."""
+    if splits is not None and str(meta.get("split")) not in splits:
+        return False
+    if labels is not None and int(meta["label"]) not in labels:
+        return False
+    return (kinds is None or meta["manipulation"] in kinds) and (sets is None or meta["dataset"] in sets)
 
 
 class CachedClipDataset(Dataset):
@@ -41,7 +51,8 @@ class CachedClipDataset(Dataset):
             and short videos).
 
     Videos with fewer than ``frames`` consecutive cached crops give no clip; their keys are in
-    ``too_short``.  ``videos`` holds the meta.json of every video used (label, split, fps, ...),
+    ``too_short``.  Broken entries (``cache.entry_problem``: missing meta.json, truncated or
+    malformed arrays, crops of another size) are left out and named in ``skipped``.  ``videos`` holds the meta.json of every video used (label, split, fps, ...),
     ``labels`` and ``video_indices`` one entry per item.
 
     Each item is a dict:
@@ -69,12 +80,13 @@ class CachedClipDataset(Dataset):
         self.videos: list[dict[str, Any]] = []
         self.too_short: list[str] = []
         items: list[tuple[int, np.ndarray]] = []
-        for meta in cached_videos(self.cache_dir):
-            if splits is not None and str(meta.get("split")) not in splits:
-                continue
-            if wanted_labels is not None and int(meta["label"]) not in wanted_labels:
-                continue
-            if (kinds is not None and meta["manipulation"] not in kinds) or (sets is not None and meta["dataset"] not in sets):
+        wanted = lambda meta: _wanted(meta, splits, wanted_labels, kinds, sets)  # noqa: E731
+        scan = scan_cache(self.cache_dir)
+        self.skipped: list[dict[str, str]] = [{"video": b["video"], "reason": b["reason"]} for b in scan.broken
+                                              if "meta" not in b or wanted(b["meta"])]
+        """Broken cache entries left out, as ``{"video": key, "reason": ...}`` (unknown split: in every split)."""
+        for meta in scan.videos:
+            if not wanted(meta):
                 continue
             crop_frames = np.load(video_dir(self.cache_dir, meta["key"]) / "frames.npy")
             present = np.zeros(int(crop_frames.max()) + 1 if len(crop_frames) else 0, bool)
@@ -97,6 +109,10 @@ class CachedClipDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def item_key(self, index: int) -> str:
+        """The cache key of the video an item comes from (names it when the item is unreadable)."""
+        return str(self.videos[self._items[index][0]]["key"])
 
     def load_clip(self, index: int) -> dict[str, Any]:
         """The raw clip: uint8 ``frames`` (T, S, S, 3), float32 ``keypoints`` (T, 5, 2), uint8 ``masks``
@@ -159,6 +175,13 @@ class PseudoFakeClips(Dataset):
 
     def __len__(self) -> int:
         return len(self._real)
+
+    def item_key(self, index: int) -> str:
+        return self.base.item_key(int(self._real[index]))
+
+    @property
+    def skipped(self) -> list[dict[str, str]]:
+        return self.base.skipped
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         raw = self.base.load_clip(int(self._real[index]))

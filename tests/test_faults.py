@@ -1,0 +1,379 @@
+"""Fault injection: kills at chosen points and corrupt files of each kind cost only the broken item.
+
+Every case of docs/faults.md has a test here.  Kept small for CI: fake worker tasks instead of face
+detection, 32 px crops, a 1-layer tiny model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import istvt_explain as ie
+from istvt_explain.data.cache import (
+    CacheSettings,
+    entry_problem,
+    is_cached,
+    open_cache,
+    store_video,
+    video_dir,
+)
+from istvt_explain.data.datasets import CachedClipDataset, VideoEntry
+from istvt_explain.data.preprocess import preprocess
+from istvt_explain.models.weights import CheckpointError
+
+SIZE, FRAMES = 32, 2
+TESTS = Path(__file__).parent
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def entry(name: str, split: str = "test", label: int = 0) -> VideoEntry:
+    return VideoEntry(path=Path(f"/videos/{name}.mp4"), label=label, video_id=name, dataset="toy",
+                      manipulation="Deepfakes" if label else "original", split=split)
+
+
+def fault_task(item: VideoEntry, cache_dir: Path, settings: CacheSettings) -> tuple[str, str, str]:
+    """A stand-in for ``process_video`` run in the workers: its video's name says what to do.
+
+    ``die*``: the worker kills itself (as the OOM killer would); ``slow*``: sleeps 60 s after marking
+    its start; anything else: stores four random crops at once.
+    """
+    name = item.path.stem
+    (Path(cache_dir).parent / "started").mkdir(exist_ok=True)
+    (Path(cache_dir).parent / "started" / name).touch()
+    if name.startswith("die"):
+        time.sleep(0.3)  # let the others start
+        os.kill(os.getpid(), signal.SIGKILL)
+    if name.startswith("slow"):
+        time.sleep(60)
+    store_video(cache_dir, item, fake_clips())
+    return item.key, "done", ""
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of ``pid`` (from /proc), collected while the tree is still connected."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def fake_clips(count: int = 4, size: int = SIZE, seed: int = 0) -> SimpleNamespace:
+    crops = np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+    return SimpleNamespace(
+        crops=crops, crop_frames=np.arange(count), boxes=np.zeros((count, 4), np.float32),
+        keypoints=np.full((count, 5, 2), np.nan, np.float32), masks=None, fps=25.0, num_frames=count,
+        frame_size=(size, size), face_frames=np.ones(count, bool), num_tracks=1, track_index=0)
+
+
+def toy_cache(root: Path, names: list[str]) -> Path:
+    """A cache of ``names`` (alternately real and fake, test split), four 32 px crops each."""
+    cache = open_cache(root / "cache", CacheSettings(image_size=SIZE, frames=FRAMES))
+    for i, name in enumerate(names):
+        store_video(cache, entry(name, label=i % 2), fake_clips(seed=i))
+    return cache
+
+
+# -- preprocess: workers ----------------------------------------------------------------------------
+def test_a_dying_worker_costs_only_its_video(tmp_path):
+    names = ["a", "b", "die", "c", "d"]
+    cache = tmp_path / "cache"
+    report = preprocess([entry(n) for n in names], cache, CacheSettings(image_size=SIZE), workers=2,
+                        progress=False, task=fault_task)
+    assert sorted(report.done) == ["toy__a", "toy__b", "toy__c", "toy__d"]
+    ((path, reason),) = report.failed
+    assert path.endswith("die.mp4") and "worker process died" in reason and "SIGKILL" in reason
+    failures = json.loads((cache / "failures.json").read_text())
+    assert [Path(f["path"]).name for f in failures] == ["die.mp4"]
+
+
+DRIVER = """
+import sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from istvt_explain.data.cache import CacheSettings
+from istvt_explain.data.preprocess import preprocess
+from test_faults import entry, fault_task
+try:
+    preprocess([entry(n) for n in ("slow1", "slow2", "slow3")], Path({cache!r}), CacheSettings(image_size=32),
+               workers=2, progress=False, task=fault_task)
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
+"""
+
+
+def _start_driver(folder: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", DRIVER.format(tests=str(TESTS), cache=str(folder / "cache"))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killing_preprocess_leaves_no_process_behind(tmp_path):
+    """SIGKILL and SIGTERM of the main process (two runs side by side, to save time)."""
+    runs = {sig: (tmp_path / sig.name, None) for sig in (signal.SIGKILL, signal.SIGTERM)}
+    runs = {sig: (folder, _start_driver(folder)) for sig, (folder, _) in runs.items()}
+    deadline = time.monotonic() + 60
+    for folder, proc in runs.values():  # both workers of each run are busy
+        while len(list((folder / "started").glob("slow*"))) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+    children = {sig: _children(proc.pid) for sig, (_, proc) in runs.items()}
+    assert all(len(c) >= 2 for c in children.values())  # two workers (and the fork server) each
+    for sig, (_, proc) in runs.items():
+        proc.send_signal(sig)
+    errors = {sig: proc.communicate(timeout=30)[1] for sig, (_, proc) in runs.items()}
+    left = set().union(*children.values())
+    deadline = time.monotonic() + 10
+    while any(_running(p) for p in left) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in left if _running(p)]
+    folder, proc = runs[signal.SIGTERM]  # handled like Ctrl-C: a clean stop, the failure list written
+    assert proc.returncode == 130 and "Traceback" not in errors[signal.SIGTERM]
+    assert (folder / "cache" / "failures.json").is_file()
+
+
+# -- training: kills between the state and the log, half-written files, refused pickles --------------
+def _train_config(**top):
+    from istvt_explain.train import config_from_dict
+
+    raw = {"name": "faults", "model": {"preset": "tiny", "overrides": {"image_size": SIZE, "frames": FRAMES,
+                                                                       "depth": 1}},
+           "data": {"kind": "pseudofake_pictures", "train_clips": 4, "val_clips": 2, "test_clips": 2},
+           "optim": {"name": "adamw", "lr": 1e-3}, "epochs": 2, "batch_size": 2, "eval_batch_size": 2,
+           "seed": 1, "device": "cpu", "threads": 1, "checkpoint_every_steps": 1}
+    return config_from_dict({**raw, **top})
+
+
+def _fit(out: Path, resume: bool = False, **top):
+    from istvt_explain.train import fit
+    from istvt_explain.train.synthetic import SyntheticClipDataset
+
+    return fit(_train_config(**top), out, train_set=SyntheticClipDataset(4, FRAMES, SIZE),
+               val_set=SyntheticClipDataset(2, FRAMES, SIZE, seed=9), progress=False, resume=resume)
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL at a chosen point: nothing after it runs."""
+
+
+def _scalar_steps(folder: Path) -> dict[str, list[int]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    return {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_a_kill_around_the_epoch_log_never_duplicates_rows_or_values(tmp_path, monkeypatch):
+    from istvt_explain.train.logs import RunLogger, read_metrics
+
+    out = tmp_path / "run"
+    epoch_log, step_log = RunLogger.epoch, RunLogger.step
+
+    def killed_after_state(self, row):  # the state of epoch 1 is written; its log line is not
+        raise Killed
+
+    def killed_after_step_3(self, step, loss, lr):  # step 3 is logged, its state is not written
+        step_log(self, step, loss, lr)
+        if step == 3:
+            raise Killed
+
+    monkeypatch.setattr(RunLogger, "epoch", killed_after_state)
+    with pytest.raises(Killed):
+        _fit(out)
+    monkeypatch.setattr(RunLogger, "epoch", epoch_log)
+    monkeypatch.setattr(RunLogger, "step", killed_after_step_3)
+    with pytest.raises(Killed):
+        _fit(out, resume=True, checkpoint_every_steps=0)  # the state stays at the end of epoch 1
+    monkeypatch.setattr(RunLogger, "step", step_log)
+    result = _fit(out, resume=True)
+    assert result.epochs_done == 2
+    assert [int(r["epoch"]) for r in read_metrics(out / "metrics.csv")] == [1, 2]
+    steps = _scalar_steps(out / "tensorboard")
+    assert steps["train/loss"] == [1, 2, 3, 4] and steps["val/auc"] == [2, 4]
+
+
+def test_orphaned_part_files_are_removed_at_the_next_start(tmp_path):
+    out = tmp_path / "run"
+    _fit(out, epochs=1)
+    orphans = [out / ".last.safetensors.x1.part", out / "state" / ".last.pt.x2.part"]
+    for path in orphans:
+        path.write_bytes(b"half a state")
+    keep = out / "notes.part"
+    keep.write_text("not ours")
+    _fit(out, resume=True, epochs=1)
+    assert not any(p.exists() for p in orphans) and keep.exists()
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("content", ["zip", "pickle"])
+def test_refused_pickles_give_one_complete_sentence_and_no_warning(tmp_path, content, recwarn):
+    import pickle
+
+    from istvt_explain.models.weights import read_state_dict
+    from istvt_explain.train.state import load_state
+
+    path = tmp_path / "evil.pt"
+    if content == "zip":
+        torch.save({"version": 1, "x": _Exploit()}, path)
+    else:
+        path.write_bytes(pickle.dumps({"x": _Exploit()}))
+    for load, what in ((load_state, "training state"), (read_state_dict, "weight file")):
+        with pytest.raises(CheckpointError) as info:
+            load(path)
+        message = str(info.value)
+        assert message.startswith(f"{path}: refused to load the {what}") and message.endswith(")")
+        assert "\n" not in message and "Weights only load failed" not in message
+    assert not [w for w in recwarn if "torch" in str(w.filename)]
+
+
+# -- the cache: an entry is done only when it is complete ---------------------------------------------
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:200])
+
+
+CORRUPTIONS = {  # what happens to one file of a finished entry, and the reason we expect
+    "no_meta": (lambda d: (d / "meta.json").unlink(), "no meta.json"),
+    "garbage_meta": (lambda d: (d / "meta.json").write_bytes(os.urandom(64)), "meta.json"),
+    "truncated_crops": (lambda d: _truncate(d / "crops.npy"), "crops.npy is unreadable"),
+    "random_frames": (lambda d: (d / "frames.npy").write_bytes(os.urandom(300)), "frames.npy is unreadable"),
+    "wrong_crop_size": (lambda d: np.save(d / "crops.npy", np.zeros((4, 16, 16, 3), np.uint8)), "crops.npy has shape"),
+    "missing_keypoints": (lambda d: (d / "keypoints.npy").unlink(), "keypoints.npy is missing"),
+}
+
+
+def _corrupt_cache(root: Path) -> Path:
+    """A cache of two good entries and one broken entry per kind of corruption."""
+    names = ["good0", "good1", *CORRUPTIONS]
+    cache = toy_cache(root, names)
+    for name, (corrupt, _) in CORRUPTIONS.items():
+        corrupt(video_dir(cache, entry(name).key))
+    return cache
+
+
+def test_an_incomplete_cache_entry_is_rebuilt(tmp_path):
+    cache = _corrupt_cache(tmp_path)
+    for name, (_, reason) in CORRUPTIONS.items():
+        problem = entry_problem(video_dir(cache, entry(name).key), SIZE)
+        assert problem is not None and reason in problem, (name, problem)
+        assert not is_cached(cache, entry(name).key, SIZE)
+    report = preprocess([entry(n) for n in ["good0", "good1", *CORRUPTIONS]], cache,
+                        CacheSettings(image_size=SIZE, frames=FRAMES), progress=False, task=fault_task)
+    assert sorted(report.skipped) == ["toy__good0", "toy__good1"]
+    assert sorted(report.done) == sorted(entry(n).key for n in CORRUPTIONS) and not report.failed
+    assert all(entry_problem(video_dir(cache, entry(n).key), SIZE) is None for n in CORRUPTIONS)
+
+
+# -- evaluate on imperfect data -----------------------------------------------------------------------
+def _evaluate(tmp_path: Path, cache: Path, *extra: str) -> tuple[int, dict, str]:
+    from istvt_explain.cli import main
+
+    weights = tmp_path / "w.safetensors"
+    ie.save_checkpoint(ie.create_model("tiny", image_size=SIZE, frames=FRAMES, depth=1), weights)
+    config = tmp_path / "eval.yaml"
+    config.write_text(f"name: faults\nmodel: {{preset: tiny, overrides: {{image_size: {SIZE}, frames: {FRAMES}, "
+                      f"depth: 1}}}}\ndata: {{kind: cached, cache_dir: {cache}}}\ndevice: cpu\neval_batch_size: 4\n")
+    out = tmp_path / "eval"
+    code = main(["evaluate", "--config", str(config), "--weights", str(weights), "--out", str(out),
+                 "--no-progress", *extra])
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
+    return code, report, str(out)
+
+
+def test_evaluate_skips_names_and_counts_every_broken_entry(tmp_path, capsys):
+    cache = _corrupt_cache(tmp_path)
+    code, report, _ = _evaluate(tmp_path, cache)
+    assert code == 0, capsys.readouterr().err
+    assert report["clip"]["n"] == 4  # the two good videos, two clips each
+    reasons = {s["video"]: s["reason"] for s in report["skipped"]}
+    assert set(reasons) == {entry(n).key for n in CORRUPTIONS}
+    for name, (_, reason) in CORRUPTIONS.items():
+        assert reason in reasons[entry(name).key]
+    assert "skipped 6 video(s)" in capsys.readouterr().out
+
+    code, _, _ = _evaluate(tmp_path, cache, "--strict")
+    err = capsys.readouterr().err
+    assert code == 1 and "--strict: 6 video(s) skipped" in err and "Traceback" not in err
+
+
+def test_a_clip_that_breaks_after_the_scan_is_skipped_by_name(tmp_path):
+    from istvt_explain.evaluate.detection import report, score_dataset
+
+    cache = toy_cache(tmp_path, ["a", "b"])
+    data = CachedClipDataset(cache, frames=FRAMES)
+    (video_dir(cache, entry("b").key) / "crops.npy").write_bytes(b"gone bad meanwhile")
+    model = ie.create_model("tiny", image_size=SIZE, frames=FRAMES, depth=1)
+    with pytest.warns(UserWarning, match="toy__b"):
+        table = score_dataset(model, data, batch_size=2)
+    result = report(table)
+    assert result["skipped_clips"] == 2 and [s["video"] for s in result["skipped"]] == ["toy__b"]
+    assert len(table) == 2
+
+
+# -- checkpoints and the model's output ---------------------------------------------------------------
+def test_non_finite_weights_are_refused_at_load(tmp_path, capsys):
+    from istvt_explain.cli import main
+
+    model = ie.create_model("tiny", image_size=SIZE, frames=FRAMES, depth=1)
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] = float("nan")
+    path = tmp_path / "nan.safetensors"
+    ie.save_checkpoint(model, path)
+    with pytest.raises(CheckpointError, match="hold NaN or infinite values"):
+        ie.load_model(path)
+    assert main(["evaluate", "--config", "demo", "--weights", str(path), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "NaN" in err and len(err.splitlines()) == 1
+
+
+def test_a_nan_score_is_an_error_never_a_verdict(tmp_path, capsys):
+    """Finite weights so large that the activations overflow: the model outputs NaN at run time."""
+    from e2e_support import face_video
+
+    from istvt_explain.cli import main
+
+    video = face_video(tmp_path / "face.mp4")
+    model = ie.create_model("tiny", depth=1)
+    with torch.no_grad():
+        for weight in model.parameters():
+            if weight.dim() > 1:
+                weight.mul_(1e6)
+    weights = tmp_path / "overflow.safetensors"
+    ie.save_checkpoint(model, weights)
+    report = tmp_path / "report.json"
+    code = main([str(video.path), "--weights", str(weights), "--method", "rollout", "--detector", "haar",
+                 "--json", str(report), "--out", str(tmp_path / "out.mp4"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "NaN or infinite score" in err and "no verdict" in err
+    assert not report.exists()
