@@ -38,11 +38,13 @@ class PipelineOptions:
         method: explanation method name (see ``istvt_explain.explain``).
         stride: frames between clip starts; None = the model's clip length (each frame once).
         face: which face track to follow (0 = the largest face).
-        detect_every: run the face detector every n frames and track in between.
+        detect_every: run the face detector every n frames and track in between (3, as the command
+            line: a third of the detector's cost, and the tracker interpolates faces that move
+            normally; 1 for fast motion).
         batch_size: clips per model call (memory against speed).
         threshold: clip score at or above which a clip counts as fake; the verdict is "fake" when
             the fake clips form at least one manipulated segment (see ``istvt_explain.segments``).
-        detector: face detector name ("mtcnn", "haar").
+        detector: face detector name ("mtcnn", "haar"), or a ready ``FaceDetector``.
         min_face: smallest face the detector looks for, in pixels of the frame shrunk to at most
             640 pixels a side.  Why 40 and not MTCNN's usual 20: faces that small make useless
             crops for the model, and skipping them halves the detector's time (its image pyramid
@@ -56,10 +58,10 @@ class PipelineOptions:
     method: str = "relevance"
     stride: int | None = None
     face: int = 0
-    detect_every: int = 1
+    detect_every: int = 3
     batch_size: int = 4
     threshold: float = 0.5
-    detector: str = "mtcnn"
+    detector: str | FaceDetector = "mtcnn"
     min_face: int = 40
     segment_min_clips: int = DEFAULT_MIN_CLIPS
     segment_max_gap: int = DEFAULT_MAX_GAP
@@ -123,6 +125,9 @@ class VideoAnalysis:
         held_frames: (F,) face frames that no clip covers (the tail of a face run shorter than a
             clip): they show the map and score of the nearest covered frame of the same run.
         segment_min_clips, segment_max_gap: the segment rule's options (see ``PipelineOptions``).
+        face_tracks: every face track found, largest first (``FaceTrack.summary()``: frame ranges,
+            size in pixels), so a report always says how many faces there were.
+        track_index: the track this analysis explains (its index in ``face_tracks``).
     """
 
     video_path: Path
@@ -143,6 +148,8 @@ class VideoAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
     segment_min_clips: int = DEFAULT_MIN_CLIPS
     segment_max_gap: int = DEFAULT_MAX_GAP
+    face_tracks: list[dict] = field(default_factory=list)
+    track_index: int = 0
 
     @property
     def clip_probability(self) -> np.ndarray:
@@ -254,7 +261,6 @@ def analyze_video(
     options = options or PipelineOptions()
     timer = timer or StageTimer()
     config = model.config
-    stride = options.stride or config.frames
     path = Path(video_path)
     if options.method not in available_methods():
         raise InputError(f"unknown explanation method {options.method!r}; choose one of "
@@ -263,11 +269,34 @@ def analyze_video(
     if progress:  # the face pass reports no steps: show the stage, sized by the container's count
         progress("faces", 0, max(VideoReader(path).frame_count, 1))
     with timer.stage("faces"):
-        video = extract_face_clips(path, image_size=config.image_size, frames=config.frames, stride=stride,
-                                   face=options.face, detect_every=options.detect_every,
-                                   detector=_detector(options))
+        video = find_face_clips(path, config.image_size, config.frames, options)
     if progress:
         progress("faces", video.num_frames, video.num_frames)
+    return analyze_clips(video, model, options, progress, timer)
+
+
+def find_face_clips(video_path: str | Path, image_size: int, frames: int, options: PipelineOptions) -> VideoClips:
+    """The face pass of ``analyze_video`` alone (decode, detect, track, crop): no model needed.
+
+    Why apart: ``scan`` runs it in worker processes for the next videos while the model works.
+    """
+    return extract_face_clips(Path(video_path), image_size=image_size, frames=frames,
+                              stride=options.stride or frames, face=options.face,
+                              detect_every=options.detect_every, detector=_detector(options))
+
+
+def analyze_clips(video: VideoClips, model: torch.nn.Module, options: PipelineOptions | None = None,
+                  progress: ProgressFn | None = None, timer: StageTimer | None = None,
+                  explanation: Explanation | None = None) -> VideoAnalysis:
+    """The rest of ``analyze_video`` once the face clips are cut: classify, explain, aggregate.
+
+    ``explanation``: the clips' explanation when the caller made it already (``scan`` explains the
+    clips of several videos in one model call); it must hold ``video``'s clips, in order.
+    """
+    options = options or PipelineOptions()
+    timer = timer or StageTimer()
+    config = model.config
+    path = Path(video.path)
     face_count = int(np.count_nonzero(video.face_frames))
     if face_count == 0:
         raise InputError(f"{path}: no face found in any of its {video.num_frames} frames")
@@ -275,7 +304,10 @@ def analyze_video(
         raise InputError(f"{path}: a face is visible in {face_count} frames, but never in "
                          f"{config.frames} consecutive frames (one clip)")
 
-    explanation = _explain_clips(video, model, options, progress, timer)
+    if explanation is None:
+        explanation = _explain_clips(video, model, options, progress, timer)
+    else:
+        _require_finite_scores(explanation, path, 0)
     height, width = (int(v) for v in video.frame_size)  # (H, W), as VideoReader.frame_size
     analysis = VideoAnalysis(
         video_path=path, fps=float(video.fps), width=width, height=height, num_frames=int(video.num_frames),
@@ -285,13 +317,19 @@ def analyze_video(
         frame_probability=np.empty(0), frame_importance=np.empty(0), frame_maps=np.empty(0),
         timings=timer.seconds, segment_min_clips=options.segment_min_clips,
         segment_max_gap=options.segment_max_gap,
+        face_tracks=[track.summary() for track in video.tracks], track_index=int(video.track_index),
     )
     _aggregate_frames(analysis)
     return analysis
 
 
 def _detector(options: PipelineOptions) -> FaceDetector:
-    """The detector, built once per video with our ``min_face`` (see ``PipelineOptions``)."""
+    """The detector, built once per video with our ``min_face`` (see ``PipelineOptions``).
+
+    A ready detector object is used as it is (``multiface.analyze_every_face`` replays one detection pass).
+    """
+    if not isinstance(options.detector, str):
+        return options.detector
     try:
         return create_detector(options.detector, min_face=options.min_face)
     except ValueError as err:  # an unknown detector name
@@ -316,9 +354,23 @@ def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineO
                 parts.append(explain(model, batch, method=options.method))
             except ValueError as err:  # an unknown method or option: the user's input
                 raise InputError(str(err).splitlines()[0]) from None
+        _require_finite_scores(parts[-1], video.path, first)
         if progress:
             progress("explain", min(first + options.batch_size, total), total)
     return _concat(parts)
+
+
+class ModelOutputError(InputError):
+    """The model scored a clip NaN or infinite: broken weights or a numeric fault, never a verdict."""
+
+
+def _require_finite_scores(part: Explanation, path: Path, first: int) -> None:
+    """Refuse non-finite clip scores: they would otherwise read as "real" with every frame skipped."""
+    scores = part.fake_probability.detach()
+    bad = torch.nonzero(~torch.isfinite(scores.float().reshape(len(scores), -1)).all(dim=1)).flatten()
+    if len(bad):
+        raise ModelOutputError(f"{path}: the model gave clip {first + int(bad[0])} a NaN or infinite score; "
+                               "its weights or this input are broken, so no verdict is given")
 
 
 def _concat(parts: list[Explanation]) -> Explanation:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -114,6 +116,75 @@ def test_maps_and_keyframes(full_run) -> None:
     assert leftovers(full_run["out"], {"heatmap.mp4", "report.json", "maps.npz", "keyframes"}) == []
 
 
+def test_outputs_get_the_umask_s_permissions(full_run) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    out = full_run["out"]
+    for path in (out / "heatmap.mp4", out / "report.json", out / "maps.npz", *(out / "keyframes").glob("*.png")):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path
+    assert (out / "keyframes").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+def test_frame_numbers_agree_everywhere(full_run) -> None:
+    """Key-frame names, the report and the summary count frames from 0 (docs/cli.md)."""
+    report = json.loads((full_run["out"] / "report.json").read_text())
+    names = sorted(p.name for p in (full_run["out"] / "keyframes").glob("*.png"))
+    assert names == [f"{rank:02d}_frame{i:06d}.png" for rank, i in enumerate(report["suspicious_frames"], 1)]
+    assert report["frame_numbering"] == "0-based" and report["frames"][0]["index"] == 0
+    line = next(x for x in full_run["stdout"].splitlines() if "most suspicious" in x)
+    shown = [int(part.split(" (")[0]) for part in line.split("frames ", 1)[1].split(", ")]
+    assert shown[:3] == report["suspicious_frames"]
+
+
+def test_face_tracks_in_report_and_summary(full_run) -> None:
+    report = json.loads((full_run["out"] / "report.json").read_text())
+    assert report["face"] == 0
+    [track] = report["face_tracks"]
+    assert track["ranges"] == [[0, FRAMES - 1]] and track["frames"] == FRAMES and track["explained"]
+    assert 20 < track["size"] < 240
+    assert "1 track found" in full_run["stdout"] and f"#0: frames 0-{FRAMES - 1}" in full_run["stdout"]
+
+
+def test_face_all_explains_every_track(media, two_face_video, tmp_path: Path) -> None:
+    code, out, err = run_cli(two_face_video.path, "--face", "all", "--out", tmp_path / "h.mp4", "--json",
+                             tmp_path / "r.json", "--weights", media["weights"], "--method", "rollout")
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    faces = report["faces"]
+    assert [f["index"] for f in faces] == [0, 1] and faces[0]["size"] > faces[1]["size"]
+    for f in faces:
+        assert f["verdict"] in ("real", "fake") and 0 <= f["fake_probability"] <= 1
+        assert isinstance(f["segments"], list) and f["ranges"] == [[0, 19]]
+    assert all(t["explained"] for t in report["face_tracks"])
+    lead = max(faces, key=lambda f: (f["verdict"] == "fake", f["peak_probability"], -f["index"]))
+    assert report["face"] == lead["index"] and report["verdict"] == lead["verdict"]
+    assert "2 tracks found" in out and "#0: frames 0-19" in out and "#1: frames 0-19" in out
+    # both faces get a box and a map: the picture changes around each of them
+    rendered = probe(tmp_path / "h.mp4")["pixels"][0][:240].astype(float)
+    original = probe(two_face_video.path)["pixels"][0].astype(float)
+    for truth in (two_face_video.boxes[0], two_face_video.other_boxes[0]):
+        x0, y0, x1, y1 = (int(v) for v in truth)
+        assert np.abs(rendered[y0:y1, x0:x1] - original[y0:y1, x0:x1]).mean() > 8.0, truth
+
+
+def test_default_lists_the_other_face(media, two_face_video, tmp_path: Path) -> None:
+    code, out, err = run_cli(two_face_video.path, "--json", tmp_path / "r.json", "--weights", media["weights"],
+                             "--method", "rollout")
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert "faces" not in report and [t["explained"] for t in report["face_tracks"]] == [True, False]
+    assert "#1: frames 0-19" in out and "not explained" in out and "--face all" in out
+
+
+def test_container_follows_the_out_extension(media, tmp_path: Path) -> None:
+    code, _, err = run_cli(media["video"], "--out", tmp_path / "h.mkv", "--weights", media["weights"],
+                           "--method", "rollout", "--quiet")
+    assert code == 0, err
+    with av.open(str(tmp_path / "h.mkv")) as container:
+        assert container.format.name.startswith("matroska")
+    assert leftovers(tmp_path, {"h.mkv"}) == []
+
+
 def test_face_in_some_frames(media, tmp_path: Path) -> None:
     code, _, err = run_cli(media["partial"], "--out", tmp_path / "h.mp4", "--json", tmp_path / "r.json",
                            "--weights", media["weights"], "--method", "rollout", "--quiet")
@@ -140,6 +211,7 @@ BAD_INPUTS = {
     "truncated file": lambda m, t: [m["truncated"], "--out", t / "o.mp4"],
     "truncated mid-stream": lambda m, t: [m["cut"], "--out", t / "o.mp4"],
     "no face": lambda m, t: [m["faceless"], "--out", t / "o.mp4", "--json", t / "r.json"],
+    "unknown container": lambda m, t: [m["video"], "--out", t / "o.avi"],
     "missing output folder": lambda m, t: [m["video"], "--out", t / "no" / "such" / "o.mp4"],
     "unwritable output": lambda m, t: [m["video"], "--out", "/proc/istvt-explain-o.mp4"],
     "output is a folder": lambda m, t: [m["video"], "--out", t],

@@ -76,3 +76,32 @@ def test_channels_last_weights_keep_the_output(model) -> None:
     clips = torch.randn(1, 6, 3, 160, 160, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         torch.testing.assert_close(fast(clips), model(clips), rtol=1e-4, atol=1e-5)
+
+
+def test_every_face_track_is_listed(model, partial) -> None:
+    a = analyze_video(partial.path, model, PipelineOptions(method="rollout"))
+    [track] = a.face_tracks
+    assert a.track_index == 0 and track["ranges"] == [[0, 11]] and track["frames"] == 12
+    assert track["first_frame"] == 0 and track["last_frame"] == 11 and track["size"] > 20
+
+
+def test_every_face_is_analysed_with_one_detection_pass(model, two_face_video) -> None:
+    """``analyze_every_face`` replays one detection pass: the same result as ``--face 1`` on its own."""
+    from istvt_explain.multiface import analyze_every_face
+
+    options = PipelineOptions(method="rollout")
+    every = analyze_every_face(two_face_video.path, model, options)
+    assert [a.track_index for a in every.analyses] == [0, 1] and every.skipped == {}
+    big, small = every.tracks
+    assert big["size"] > small["size"] and big["frames"] == small["frames"] == 20
+    alone = analyze_video(two_face_video.path, model, PipelineOptions(method="rollout", face=1))
+    np.testing.assert_allclose(every.analyses[1].boxes, alone.boxes)
+    np.testing.assert_allclose(every.analyses[1].clip_probability, alone.clip_probability, rtol=1e-5)
+    faces = every.faces()
+    assert [f["index"] for f in faces] == [0, 1]
+    assert all(f["verdict"] in ("real", "fake") and 0 <= f["fake_probability"] <= 1 and "segments" in f
+               for f in faces)
+    lead = every.most_suspicious()
+    assert lead.verdict == every.verdict()
+    # the other face's box is on the right (the mirrored astronaut), the largest's on the left
+    assert np.nanmean(every.analyses[1].boxes[:, 0]) > np.nanmean(every.analyses[0].boxes[:, 0])

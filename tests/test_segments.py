@@ -197,19 +197,19 @@ def test_report_has_segments_and_says_what_fake_probability_is(tmp_path: Path) -
 
 
 def test_banner_names_the_segments_in_the_video_s_frame_numbers() -> None:
-    """The strip under the video counts frames from 1 ("frame 25/48"): so does the banner."""
+    """The strip under the video counts frames from 0 ("frame 24/47"), as the report: so does the banner."""
     from istvt_explain.render.overlay import FAKE_COLOR, REAL_COLOR
     from istvt_explain.render.video import FrameComposer, headline, headline_variants
 
     a = analysis([0.1, 0.2, 0.1, 0.1, 0.9, 0.8, 0.95, 0.7])
-    assert headline(a).startswith("FAKE: frames 25-48 (peak 0.95)")
+    assert headline(a).startswith("FAKE: frames 24-47 (peak 0.95)")
     assert "mean p(fake) 0.48" in headline(a)
     assert "this frame: in a fake segment" in headline(a, 30)
     assert "this frame" not in headline(a, 3)
     assert headline_variants(a)[-1] == "FAKE"
     composer = FrameComposer(a)
     assert composer.headline_color == FAKE_COLOR
-    assert composer.headline(30).startswith("FAKE: frames 25-48")  # 320 pixels wide: a shorter variant fits
+    assert composer.headline(30).startswith("FAKE: frames 24-47")  # 320 pixels wide: a shorter variant fits
     assert composer.compose(30, np.zeros((240, 320, 3), np.uint8)).shape[1] == 320
     dip = analysis([0.9, 0.2, 0.9])
     assert "a dip inside a fake segment" in headline(dip, 8)

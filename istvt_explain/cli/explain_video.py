@@ -12,22 +12,28 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..demo import DEMO_WEIGHTS, load_demo_model
+from ..containers import VIDEO_CONTAINERS, container_for
 from ..errors import InputError
-from ..explain import available_methods
-from ..models import create_model, load_model, read_config
-from ..pipeline import PipelineOptions, StageTimer, VideoAnalysis, analyze_video, optimize_for_inference
-from ..segments import DEFAULT_MAX_GAP, DEFAULT_MIN_CLIPS
 from .errors import UserError
 from .staging import StagedOutputs
 
+if TYPE_CHECKING:  # heavy (torch): imported inside the functions that use them, so --help stays instant
+    import torch
+
+    from ..pipeline import StageTimer, VideoAnalysis
+
 KEYFRAME_GLOB = "[0-9][0-9]_frame[0-9]*.png"  # render.keyframes.keyframe_name
+METHODS = ("relevance", "rollout", "attention", "spatial-only", "temporal-only", "lrp", "saliency",
+           "integrated_gradients", "occlusion", "feature_ablation")
+"""The built-in explanation methods (``explain.available_methods()``, which imports torch): a copy so
+that parsing the options costs nothing; ``tests/test_cli_help.py`` checks that both lists agree."""
+DEFAULT_DETECT_EVERY = 3  # = pipeline.PipelineOptions.detect_every (tested)
+DEFAULT_MIN_CLIPS, DEFAULT_MAX_GAP = 2, 1  # = segments.DEFAULT_MIN_CLIPS / DEFAULT_MAX_GAP (tested)
 HELP = "explain a video: heatmap video, JSON report, maps and key frames (the default command)"
 
 DEMO_NOTICE = ("note: using the bundled demo weights (tiny preset, trained on synthetic pseudo-fakes only; "
@@ -40,38 +46,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true",
                         help="make a short demo video (a real face clip, then a manipulated one) and explain it")
     out = parser.add_argument_group("outputs")
-    out.add_argument("-o", "--out", metavar="MP4", help="the explained video (H.264 MP4)")
+    out.add_argument("-o", "--out", metavar="VIDEO",
+                     help=f"the explained video, H.264 in the container its extension names "
+                          f"({', '.join(VIDEO_CONTAINERS)})")
     out.add_argument("--json", metavar="PATH",
-                     help="a JSON report: verdict, manipulated segments, per-clip and per-frame scores")
+                     help="a JSON report: verdict, manipulated segments, face tracks, per-clip and per-frame scores")
     out.add_argument("--maps", metavar="NPZ",
                      help="every frame's heatmap at full frame size (float16, 0 where no face), as .npz")
     out.add_argument("--frames", metavar="DIR", help="save the most suspicious frames as PNG pictures here")
     out.add_argument("--keyframes", type=int, default=5, metavar="N", help="how many key frames (default 5)")
     out.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    add_model_arguments(parser)
+    add_face_arguments(parser, face_all=True)
+    look = parser.add_argument_group("look")
+    look.add_argument("--colormap", default="jet", help="matplotlib colour map of the heatmap (default jet)")
+    look.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity, 0..1 (default 0.5)")
+    add_verdict_arguments(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notice or summary")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--weights, --preset, --method, --device, --batch-size (shared with ``scan``)."""
     model = parser.add_argument_group("model")
     model.add_argument("--weights", metavar="PATH",
                        help="an istvt-explain checkpoint (.safetensors); default: the bundled demo weights")
     model.add_argument("--preset", help="refuse weights that are not of this preset (paper, small, tiny)")
-    methods = available_methods()
-    model.add_argument("--method", default="relevance", choices=methods, metavar="NAME",
-                       help=f"explanation method: {', '.join(methods)} (default relevance; the Captum baselines "
+    model.add_argument("--method", default="relevance", choices=METHODS, metavar="NAME",
+                       help=f"explanation method: {', '.join(METHODS)} (default relevance; the Captum baselines "
                             "integrated_gradients, occlusion, feature_ablation take minutes per clip on a CPU)")
     model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                        help="where the model runs (auto: cuda when available)")
     model.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per model call")
+
+
+def add_face_arguments(parser: argparse.ArgumentParser, face_all: bool) -> None:
+    """--stride, --face, --detector, --min-face, --detect-every (shared with ``scan``)."""
     faces = parser.add_argument_group("faces and clips")
     faces.add_argument("--stride", type=int, metavar="N",
                        help="frames between clip starts (default: the clip length, each frame once)")
-    faces.add_argument("--face", type=int, default=0, metavar="N", help="which face track, 0 = the largest")
+    if face_all:
+        faces.add_argument("--face", type=face_choice, default=0, metavar="N|all",
+                           help="which face track to explain, 0 = the largest (default); all = every track")
+    else:
+        faces.add_argument("--face", type=int, default=0, metavar="N",
+                           help="which face track to explain, 0 = the largest (default)")
     faces.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar"), help="face detector")
     faces.add_argument("--min-face", type=int, default=40, metavar="PX",
                        help="smallest face to look for, in pixels of the frame shrunk to 640 a side (default 40)")
-    faces.add_argument("--detect-every", type=int, default=3, metavar="N",
+    faces.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="N",
                        help="run the detector every N frames and track in between (default 3; 1 for "
                             "fast-moving faces)")
-    look = parser.add_argument_group("look")
-    look.add_argument("--colormap", default="jet", help="matplotlib colour map of the heatmap (default jet)")
-    look.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity, 0..1 (default 0.5)")
+
+
+def add_verdict_arguments(parser: argparse.ArgumentParser) -> None:
+    """--threshold, --segment-min-clips, --segment-max-gap (shared with ``scan``)."""
     verdict = parser.add_argument_group(
         "verdict", "the video is FAKE when its fake clips form at least one manipulated segment "
                    "(lengths in clip lengths: T frames, 6 for the shipped presets)")
@@ -83,13 +111,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verdict.add_argument("--segment-max-gap", type=int, default=DEFAULT_MAX_GAP, metavar="N",
                          help="longest stretch without fake evidence (a dip under the threshold, or no face) "
                               f"a segment bridges, in clip lengths (default {DEFAULT_MAX_GAP})")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notice or summary")
+
+
+def face_choice(text: str) -> int | str:
+    """``--face``: a track number (0 = the largest) or ``all``."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a track number or 'all', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"track numbers start at 0, got {value}")
+    return value
 
 
 # -- model -------------------------------------------------------------------------------------
 
 
 def resolve_device(name: str) -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -99,6 +141,10 @@ def resolve_device(name: str) -> torch.device:
 
 def load_weights(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model and a description of its weights for the report."""
+    from ..demo import DEMO_WEIGHTS, load_demo_model
+    from ..models import create_model, load_model, read_config
+    from ..pipeline import optimize_for_inference
+
     if args.weights is None:
         model = load_demo_model(device=device)
         if not args.quiet:
@@ -152,8 +198,12 @@ class ProgressBar:
 
 
 def summary(analysis: VideoAnalysis, written: list[Path], timings: dict[str, float], elapsed: float,
-            label: str | None = None) -> str:
-    """The one screen printed when the job ends."""
+            label: str | None = None, faces: list[dict] | None = None) -> str:
+    """The one screen printed when the job ends.
+
+    ``faces``: with ``--face all``, every face's result (``multiface.FaceAnalyses.faces``); the
+    verdict lines are then the leading (most suspicious) face's, which is FAKE when any face is.
+    """
     a = analysis
     segments = a.segments
     clips = len(a.frame_indices)
@@ -163,12 +213,13 @@ def summary(analysis: VideoAnalysis, written: list[Path], timings: dict[str, flo
         found = "no manipulated segment"
     lines = [
         f"istvt-explain {__version__}: {label or a.video_path}",
-        f"  verdict          {a.verdict.upper()}  ({found}; clip threshold {a.threshold:g})",
+        f"  verdict          {a.verdict.upper()}  ({found}; clip threshold {a.threshold:g})"
+        + (f"  [face #{a.track_index}, the most suspicious of {len(faces)}]" if faces and len(faces) > 1 else ""),
     ]
     lines += [f"                   FAKE: frames {s.start_frame}-{s.end_frame} (peak {s.peak_probability:.2f}, "
               f"mean {s.mean_probability:.2f})" for s in segments]
     if segments:
-        lines.append("                   (frames counted from 0, as in --json; the video's counter starts at 1)")
+        lines.append("                   (frames counted from 0 everywhere: here, --json, the video, key frames)")
     lines += [
         f"  fake probability {a.video_probability:.3f}  (mean of the {clips} clip score{'s' if clips != 1 else ''}; "
         "not what the verdict uses)",
@@ -177,6 +228,7 @@ def summary(analysis: VideoAnalysis, written: list[Path], timings: dict[str, flo
         f"skipped {len(a.skipped_frames)} (no usable face)",
         f"  method           {a.method}",
     ]
+    lines += face_lines(a.face_tracks, explained={a.track_index}, faces=faces)
     top = a.suspicious_frames(5)
     if top:
         shown = ", ".join(f"{i} ({a.frame_probability[i]:.2f})" for i in top)
@@ -190,37 +242,71 @@ def summary(analysis: VideoAnalysis, written: list[Path], timings: dict[str, flo
     return "\n".join(lines)
 
 
+def face_lines(tracks: list[dict], explained: set[int], faces: list[dict] | None = None) -> list[str]:
+    """The summary's list of face tracks: every face found, so a second face is never ignored silently.
+
+    With ``faces`` (``--face all``) each line ends with that face's own verdict.
+    """
+    if not tracks:
+        return []
+    every = faces is not None
+    lines = [f"  faces            {len(tracks)} track{'s' if len(tracks) != 1 else ''} found (0 = the largest)"
+             + ("" if len(tracks) == 1 or every else "; --face N or --face all for others")]
+    for i, t in enumerate(tracks):
+        spans = ", ".join(f"{a}-{b}" for a, b in t["ranges"][:4]) + (" ..." if len(t["ranges"]) > 4 else "")
+        if every:
+            f = faces[i]
+            if f["verdict"] is None:
+                mark = f"not explained: {f.get('skipped') or 'no clip'}"
+            else:
+                segs = ", ".join(f"{s['start_frame']}-{s['end_frame']}" for s in f["segments"])
+                mark = (f"{f['verdict'].upper()}" + (f" frames {segs}" if segs else "")
+                        + f" (mean {f['fake_probability']:.2f}, peak {f['peak_probability']:.2f})")
+        else:
+            mark = "explained" if i in explained else "not explained"
+        lines.append(f"                   #{i}: frames {spans} ({t['frames']} frames, ~{t['size']:.0f} px), {mark}")
+    return lines
+
+
 # -- the job -----------------------------------------------------------------------------------
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    """Every check that needs neither the model nor the video: done before anything heavy is imported."""
     if args.demo and args.video:
         raise UserError("give either a VIDEO or --demo, not both")
     if not args.demo and not args.video:
         raise UserError("no video given (usage: istvt-explain VIDEO --out heatmap.mp4, or --demo)")
     if not any((args.out, args.json, args.maps, args.frames)):
         raise UserError("nothing to write: give --out (and/or --json, --maps, --frames)")
-    if args.keyframes < 1:
-        raise UserError(f"--keyframes must be >= 1, got {args.keyframes}")
+    if args.out:
+        container_for(args.out)  # --out x.avi: refused here, before any work
+    check_numbers(args)
+    if not 0.0 <= args.alpha <= 1.0:
+        raise UserError(f"--alpha must be between 0 and 1, got {args.alpha}")
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """The model, face and verdict options' ranges, and that --weights exists (shared with ``scan``)."""
+    if args.weights is not None and not Path(args.weights).expanduser().is_file():
+        raise InputError(f"{args.weights}: no such weight file")
+    limits = (("--keyframes", getattr(args, "keyframes", 1), 1),
+              ("--segment-min-clips", args.segment_min_clips, 1),
+              ("--segment-max-gap", args.segment_max_gap, 0),
+              ("--batch-size", args.batch_size, 1),
+              ("--detect-every", args.detect_every, 1),
+              ("--stride", 1 if args.stride is None else args.stride, 1),
+              ("--min-face", args.min_face, 12))  # MTCNN's smallest window
+    for name, value, low in limits:
+        if value < low:
+            raise UserError(f"{name} must be >= {low}, got {value}")
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    if args.segment_min_clips < 1:
-        raise UserError(f"--segment-min-clips must be >= 1, got {args.segment_min_clips}")
-    if args.segment_max_gap < 0:
-        raise UserError(f"--segment-max-gap must be >= 0, got {args.segment_max_gap}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..render.overlay import OverlayStyle
-
     _check_args(args)
     started = time.perf_counter()
-    style = OverlayStyle(colormap=args.colormap, alpha=args.alpha)  # unknown colour map: InputError now
-    options = PipelineOptions(method=args.method, stride=args.stride, face=args.face,
-                              detect_every=args.detect_every, batch_size=args.batch_size,
-                              threshold=args.threshold, detector=args.detector, min_face=args.min_face,
-                              segment_min_clips=args.segment_min_clips, segment_max_gap=args.segment_max_gap)
-    device = resolve_device(args.device)
     with tempfile.TemporaryDirectory(prefix="istvt-explain-") as scratch:
         if args.demo:
             video = Path(scratch) / "demo-input.mp4"
@@ -235,6 +321,13 @@ def run(args: argparse.Namespace) -> int:
                 "frames": (staged.claim(args.frames, "--frames", directory=True, replace=KEYFRAME_GLOB)
                            if args.frames else None),
             }
+            # Only now the heavy imports (torch, OpenCV, matplotlib): every check above answered at once.
+            from ..pipeline import StageTimer, analyze_video
+            from ..render.overlay import OverlayStyle
+
+            style = OverlayStyle(colormap=args.colormap, alpha=args.alpha)  # unknown colour map: InputError
+            options = pipeline_options(args)
+            device = resolve_device(args.device)
             model, weights = load_weights(args, device)
             extra: dict[str, Any] = {}
             if args.demo:
@@ -246,9 +339,18 @@ def run(args: argparse.Namespace) -> int:
                                  "manipulation": "self-blended pseudo-fake of the face (data.pseudofake)"}
             progress = ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
             timer = StageTimer()
+            others: list[VideoAnalysis] = []
             try:
-                analysis = analyze_video(video, model, options, progress=progress, timer=timer)
-                written = _write_outputs(analysis, args, targets, style, weights, extra, progress, timer)
+                if args.face == "all":
+                    from ..multiface import analyze_every_face
+
+                    every = analyze_every_face(video, model, options, progress=progress, timer=timer)
+                    analysis = every.most_suspicious()
+                    others = [a for a in every.analyses if a is not analysis]
+                    extra["faces"] = every.faces()
+                else:
+                    analysis = analyze_video(video, model, options, progress=progress, timer=timer)
+                written = _write_outputs(analysis, args, targets, style, weights, extra, progress, timer, others)
             finally:
                 progress.close()
             staged.commit()
@@ -258,8 +360,19 @@ def run(args: argparse.Namespace) -> int:
             d = extra["demo"]
             label = (f"generated demo video (frames {d['real_frames'][0]}-{d['real_frames'][1]} real, "
                      f"{d['manipulated_frames'][0]}-{d['manipulated_frames'][1]} manipulated)")
-        print(summary(analysis, written, timer.seconds, time.perf_counter() - started, label))
+        print(summary(analysis, written, timer.seconds, time.perf_counter() - started, label,
+                      faces=extra.get("faces")))
     return 0
+
+
+def pipeline_options(args: argparse.Namespace):
+    """The library's options from the command line's (shared with ``scan``)."""
+    from ..pipeline import PipelineOptions
+
+    return PipelineOptions(method=args.method, stride=args.stride, face=0 if args.face == "all" else args.face,
+                           detect_every=args.detect_every, batch_size=args.batch_size,
+                           threshold=args.threshold, detector=args.detector, min_face=args.min_face,
+                           segment_min_clips=args.segment_min_clips, segment_max_gap=args.segment_max_gap)
 
 
 def _check_video_path(video: Path) -> None:
@@ -267,12 +380,13 @@ def _check_video_path(video: Path) -> None:
     if not video.exists():
         raise InputError(f"{video}: no such file")
     if video.is_dir():
-        raise InputError(f"{video}: is a directory, not a video file")
+        raise InputError(f"{video}: is a directory, not a video file (to explain a whole folder: "
+                         "istvt-explain scan FOLDER --out RESULTS/)")
 
 
 def _write_outputs(analysis: VideoAnalysis, args: argparse.Namespace, targets: dict[str, Path | None],
-                   style, weights: dict[str, Any], extra: dict[str, Any], progress, timer: StageTimer
-                   ) -> list[Path]:
+                   style, weights: dict[str, Any], extra: dict[str, Any], progress, timer: StageTimer,
+                   others: Sequence[VideoAnalysis] = ()) -> list[Path]:
     from ..render.keyframes import save_keyframes
     from ..render.report import build_report, write_maps, write_report
     from ..render.video import render_video
@@ -286,7 +400,7 @@ def _write_outputs(analysis: VideoAnalysis, args: argparse.Namespace, targets: d
             if scratch_video is None:  # key frames only: render into a throw-away file
                 scratch_video = Path(targets["frames"]) / ".render.mp4"
             kept = render_video(analysis, scratch_video, style, keep_frames=order if targets["frames"] else (),
-                                progress=progress, timer=timer)
+                                progress=progress, timer=timer, others=others)
             if targets["out"] is None:
                 scratch_video.unlink(missing_ok=True)
         if targets["frames"] is not None:
@@ -296,6 +410,8 @@ def _write_outputs(analysis: VideoAnalysis, args: argparse.Namespace, targets: d
                 write_maps(analysis, targets["maps"])
         if targets["json"] is not None:
             report = build_report(analysis, weights, top_k=args.keyframes, outputs=finals) | extra
+            for track in report["face_tracks"] if "faces" in extra else ():  # --face all: every face explained
+                track["explained"] = extra["faces"][track["index"]]["verdict"] is not None
             if "demo" in extra:  # the generated input lived in a scratch folder that is gone now
                 report["input"]["path"] = None
             write_report(report, targets["json"])

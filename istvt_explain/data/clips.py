@@ -9,7 +9,7 @@ every ``stride`` frames; a video's score is the mean of its clip scores (``video
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -82,6 +82,8 @@ class VideoClips:
     num_frames: int
     track_index: int
     num_tracks: int
+    tracks: list = field(default_factory=list)
+    """Every face track found (``FaceTrack``), largest first: ``track_index`` is the one cropped here."""
 
     @property
     def image_size(self) -> int:
@@ -188,5 +190,5 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
         masks=np.stack(masks) if masks_in is not None else None, frame_indices=windows,
         boxes=boxes, face_boxes=track.boxes, face_frames=track.present.copy(), fps=reader.fps,
         frame_size=reader.frame_size, num_frames=num_frames, track_index=track_index,
-        num_tracks=len(tracks),
+        num_tracks=len(tracks), tracks=tracks,
     )

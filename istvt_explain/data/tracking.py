@@ -46,9 +46,26 @@ class FaceTrack:
         """Size times presence: how the "largest face" default ranks tracks."""
         return self.mean_size * self.num_frames
 
+    def summary(self) -> dict:
+        """Where and how large the face is, as plain JSON types (the report's ``face_tracks``).
+
+        ``ranges``: inclusive [first, last] runs of frames with the face, 0-based; ``size``: mean
+        face box side in pixels; ``detections``: frames where the detector itself saw it.
+        """
+        ranges = frame_ranges(self.present)
+        return {"first_frame": ranges[0][0] if ranges else None, "last_frame": ranges[-1][1] if ranges else None,
+                "frames": self.num_frames, "ranges": ranges, "size": round(self.mean_size, 1),
+                "detections": int(self.detected.sum()), "score": round(self.score, 4)}
+
     def crop_boxes(self, margin: float = 1.25) -> np.ndarray:
         """Square crop boxes (num_frames, 4), ``margin`` times the face box's longer side; NaN where absent."""
         return square_boxes(self.boxes, margin)
+
+
+def frame_ranges(present: np.ndarray) -> list[list[int]]:
+    """[F F T T T F T] -> [[2, 4], [6, 6]]: the inclusive runs of True, 0-based."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(present, np.int8), [0]])))
+    return [[int(a), int(b) - 1] for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def square_boxes(boxes: np.ndarray, margin: float = 1.25) -> np.ndarray:

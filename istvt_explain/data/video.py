@@ -1,8 +1,11 @@
-"""Video files in and out with PyAV: streaming RGB frames, H.264 MP4 that browsers play.
+"""Video files in and out with PyAV: streaming RGB frames, H.264 that browsers play.
 
 Reading decodes one frame at a time (a long video is never held in memory) and applies the
 display rotation the file declares, so frames come out the way a player shows them.  Writing
 goes to a temporary name that is renamed on a clean close: an interrupted run leaves nothing.
+The container follows the output's extension (``containers.VIDEO_CONTAINERS``: .mp4, .mkv, .mov),
+and the finished file gets the permissions the umask gives any new file (not the temporary
+file's private 0600).
 """
 
 from __future__ import annotations
@@ -17,12 +20,19 @@ from types import TracebackType
 import av
 import numpy as np
 
+from ..containers import container_for
 from ..errors import InputError
 
 # A frame larger than this (pixels) is refused: 8192 x 8192 RGB is already 200 MB per frame.
 MAX_FRAME_PIXELS = 8192 * 8192
 # Demuxers that mean "a still picture", not a video.
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "gif", "webp_pipe", "tiff_pipe", "apng")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _first_line(err: BaseException) -> str:
@@ -177,9 +187,10 @@ class VideoReader:
 
 
 class VideoWriter:
-    """Write RGB ``uint8`` frames to an H.264 (yuv420p) MP4 that browsers and notebooks play.
+    """Write RGB ``uint8`` frames as H.264 (yuv420p) that browsers and notebooks play.
 
-    Used as a context manager.  Odd sizes are padded by one edge pixel (yuv420p needs even sides).
+    The container follows ``path``'s extension (.mp4, .mkv, .mov); any other raises ``InputError``
+    before anything is written.  Used as a context manager.  Odd sizes are padded by one edge pixel (yuv420p needs even sides).
     Frames go to a temporary file next to ``path``, renamed over ``path`` only when the block ends
     without an exception; on an exception the temporary file is removed.
 
@@ -193,6 +204,7 @@ class VideoWriter:
         if not fps or fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.path = Path(path)
+        self.format = container_for(self.path)
         self.fps = float(fps)
         self.frame_width, self.frame_height = int(width), int(height)
         self.width, self.height = self.frame_width + self.frame_width % 2, self.frame_height + self.frame_height % 2
@@ -220,7 +232,8 @@ class VideoWriter:
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
         os.close(fd)
         try:
-            self._container = av.open(self._tmp, mode="w", format="mp4")
+            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp's 0600 would survive the rename
+            self._container = av.open(self._tmp, mode="w", format=self.format)
             rate = Fraction(self.fps).limit_denominator(1001)
             stream = self._container.add_stream("libx264", rate=rate)
             stream.width, stream.height = self.width, self.height

@@ -114,7 +114,7 @@ class TimelinePanel:
         self.static = panel
 
     def _detail(self, index: int, probability: float, importance: float) -> str:
-        head = f"frame {index + 1}/{self.num_frames}"
+        head = f"frame {index}/{self.num_frames - 1}"  # 0-based, like every frame number (docs/cli.md)
         if np.isnan(probability):
             return f"{head}  no face: skipped"
         return f"{head}  p(fake) {probability:.2f}  imp. {importance:.2f}"

@@ -16,7 +16,8 @@ from ..errors import InputError
 
 
 def keyframe_name(index: int, rank: int) -> str:
-    """``01_frame000123.png``: sorted by rank, the frame number readable."""
+    """``01_frame000123.png``: sorted by rank; the frame number counts from 0, as the picture's own
+    counter ("frame 123/...") and the JSON report do."""
     return f"{rank:02d}_frame{index:06d}.png"
 
 

@@ -105,8 +105,12 @@ def verdict_color(probability: float, threshold: float = 0.5) -> tuple[int, int,
 
 
 def overlay_frame(frame: np.ndarray, token_map: np.ndarray | None, box: np.ndarray | None,
-                  probability: float | None, style: OverlayStyle, threshold: float = 0.5) -> np.ndarray:
-    """One frame with its heatmap and face box (a copy); frames without a face come back unchanged."""
+                  probability: float | None, style: OverlayStyle, threshold: float = 0.5,
+                  label: str | None = None) -> np.ndarray:
+    """One frame with its heatmap and face box (a copy); frames without a face come back unchanged.
+
+    ``label`` (like "#1", when several faces are explained) is written above the box with the score.
+    """
     out = frame.copy()
     if box is None or np.isnan(box).any():
         return out
@@ -116,4 +120,19 @@ def overlay_frame(frame: np.ndarray, token_map: np.ndarray | None, box: np.ndarr
         color = verdict_color(probability, threshold) if probability is not None and not np.isnan(probability) \
             else (200, 200, 200)
         draw_box(out, box, color, style.box_thickness)
+        if label is not None:
+            score = "" if probability is None or np.isnan(probability) else f" {probability:.2f}"
+            draw_label(out, label + score, box, color)
     return out
+
+
+def draw_label(frame: np.ndarray, text: str, box: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
+    """Write ``text`` on a dark patch just above the box (inside it when the box touches the top)."""
+    scale = max(0.35, min(0.7, frame.shape[0] / 700))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x0, y0 = int(round(box[0])), int(round(box[1]))
+    x = min(max(x0, 0), max(frame.shape[1] - tw - 2, 0))
+    y = y0 - 4 if y0 - th - base - 4 >= 0 else y0 + th + 4
+    cv2.rectangle(frame, (x, y - th - 2), (x + tw + 2, y + base), (0, 0, 0), -1)
+    cv2.putText(frame, text, (x + 1, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
+    return frame

@@ -1,12 +1,13 @@
 """The JSON report of one analysed video, and the ``--maps`` file.
 
 The report is what scripts consume: the verdict and every number behind it (per clip, per frame),
+every face track found (``face_tracks``: frame ranges and size; ``face`` is the one explained),
 the frames that were skipped and why, the boxes, the method, the weights and the tool's version,
 so that a result can be traced back to exactly what produced it.
 
 Every frame number in the report counts from 0 (``frames[].index``, ``clips[].frames``,
-``segments``, ``skipped_frames``...), unlike the frame counter drawn in the explained video,
-which counts from 1 like a player.  ``verdict`` is "fake" iff ``segments`` is not empty;
+``segments``, ``skipped_frames``...), like the frame counter drawn in the explained video, the
+terminal summary and the key-frame file names (docs/cli.md).  ``verdict`` is "fake" iff ``segments`` is not empty;
 ``fake_probability`` is the mean of the clip scores (see ``FAKE_PROBABILITY_DEFINITION``).
 """
 
@@ -88,6 +89,8 @@ def build_report(analysis: VideoAnalysis, weights: dict[str, Any] | None = None,
         "fake_probability": _num(a.video_probability),
         "fake_probability_definition": FAKE_PROBABILITY_DEFINITION,
         "threshold": a.threshold,
+        "face": a.track_index,
+        "face_tracks": [dict(t, index=i, explained=i == a.track_index) for i, t in enumerate(a.face_tracks)],
         "segment_options": {"min_clips": a.segment_min_clips, "max_gap": a.segment_max_gap,
                             "clip_frames": int(a.frame_indices.shape[1]) if a.frame_indices.ndim == 2 else None},
         "frame_numbering": FRAME_NUMBERING,

@@ -4,15 +4,15 @@ Reads the analysed video a second time (frames are streamed, never all held) and
 H.264 MP4 with the input's frame count and frame rate; the output is taller than the input by
 the strip.  The renderer reads a ``VideoAnalysis`` (the explanations and the boxes), never the model.
 
-The banner above the strip names the manipulated segments ("FAKE: frames 25-48 (peak 0.91)") with
-frames counted from 1, like the strip's own counter ("frame 25/48"), so an analyst can scrub to
-them; the JSON report and the terminal count the same frames from 0 (24-47).
+The banner above the strip names the manipulated segments ("FAKE: frames 24-47 (peak 0.91)") in the
+strip counter's numbers ("frame 24/47": this frame / the last), which count from 0 like the JSON
+report, the terminal summary and the key-frame file names: one convention everywhere (docs/cli.md).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import cv2
@@ -24,8 +24,8 @@ from ..segments import Segment, segment_at
 from .curves import FONT, TimelinePanel
 from .overlay import FAKE_COLOR, REAL_COLOR, OverlayStyle, overlay_frame
 
-DISPLAY_FIRST_FRAME = 1
-"""The video counts frames from 1 (the strip's "frame 1/48"); the banner follows it."""
+DISPLAY_FIRST_FRAME = 0
+"""The video counts frames from 0 (the strip's "frame 0/47"), as the report does; the banner follows it."""
 
 
 FRAME_NOTES = {
@@ -52,7 +52,7 @@ def headline_variants(analysis: VideoAnalysis, index: int | None = None,
                       ) -> list[str]:
     """The verdict line, longest first (one list per video and frame state, all of the same length).
 
-    FAKE names the segments, frames counted from 1 like the strip's counter; on a frame (``index``,
+    FAKE names the segments, frames counted from 0 like the strip's counter; on a frame (``index``,
     or its ``state`` directly) a note says how the frame relates to them (``FRAME_NOTES``).
     """
     a = analysis
@@ -82,10 +82,16 @@ def headline(analysis: VideoAnalysis, index: int | None = None) -> str:
 
 
 class FrameComposer:
-    """Builds the output picture of one frame: overlay on top, timeline strip below."""
+    """Builds the output picture of one frame: overlay on top, timeline strip below.
 
-    def __init__(self, analysis: VideoAnalysis, style: OverlayStyle | None = None) -> None:
+    ``others``: the analyses of other faces of the same video (``--face all``): each gets its box
+    and map on the picture; the strip and the banner are ``analysis``'s (the leading face).
+    """
+
+    def __init__(self, analysis: VideoAnalysis, style: OverlayStyle | None = None,
+                 others: Sequence[VideoAnalysis] = ()) -> None:
         self.analysis = analysis
+        self.others = tuple(others)
         self.style = style or OverlayStyle()
         self.panel = TimelinePanel(analysis.width, analysis.height, analysis.frame_probability,
                                    analysis.frame_importance, analysis.threshold)
@@ -125,11 +131,12 @@ class FrameComposer:
 
     def compose(self, index: int, frame: np.ndarray) -> np.ndarray:
         a = self.analysis
-        if index < a.num_frames:
-            top = overlay_frame(frame, a.frame_maps[index], a.boxes[index], a.frame_probability[index],
-                                self.style, a.threshold)
-        else:  # frames past what was analysed (should not happen): shown as they are
-            top = frame
+        top = frame
+        for face in (*self.others, a):  # the leading face last: its box is drawn over the others'
+            if index < face.num_frames:  # frames past what was analysed (should not happen): shown as they are
+                top = overlay_frame(top, face.frame_maps[index], face.boxes[index], face.frame_probability[index],
+                                    self.style, face.threshold,
+                                    label=f"#{face.track_index}" if self.others else None)
         out = np.empty((self.size[1], self.size[0], 3), np.uint8)
         out[:a.height] = top
         out[a.height:] = self.panel.draw(index, self.headline(index), self.headline_color)
@@ -138,13 +145,14 @@ class FrameComposer:
 
 def render_video(analysis: VideoAnalysis, out_path: str | Path, style: OverlayStyle | None = None,
                  keep_frames: Collection[int] = (), progress: Callable[[str, int, int], None] | None = None,
-                 timer: StageTimer | None = None) -> dict[int, np.ndarray]:
+                 timer: StageTimer | None = None, others: Sequence[VideoAnalysis] = ()) -> dict[int, np.ndarray]:
     """Write the explained video to ``out_path`` (atomically); return the composed frames in ``keep_frames``.
 
-    ``keep_frames`` lets the caller save key frames as pictures without a second pass.
+    ``keep_frames`` lets the caller save key frames as pictures without a second pass; ``others``:
+    the other faces' analyses (see ``FrameComposer``).
     """
     timer = timer or StageTimer()
-    composer = FrameComposer(analysis, style)
+    composer = FrameComposer(analysis, style, others)
     width, height = composer.size
     kept: dict[int, np.ndarray] = {}
     wanted = set(keep_frames)

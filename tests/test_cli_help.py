@@ -1,0 +1,68 @@
+"""One help: the top-level --help shows the main job's usage and key options and every subcommand.
+
+The command line keeps copies of a few things so that parsing costs no torch import (the one-line
+helps, the method names, some defaults); these tests keep the copies equal to the originals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+
+import pytest
+
+from istvt_explain.cli import SUBCOMMANDS, main
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_top_level_help_shows_the_main_job_and_every_command() -> None:
+    code, out, err = run("--help")
+    assert code == 0 and err == ""
+    for text in ("VIDEO --out", "--demo", "--json", "--frames", "--weights", "--method", "--face", "--device"):
+        assert text in out, text
+    lines = out.splitlines()
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        assert sum(line.split()[:1] == [name] for line in lines) == 1, name  # one line each
+        assert any(line.strip().startswith(name) and help_text in line for line in lines), name
+
+
+def test_no_arguments_prints_the_usage_and_exits_2() -> None:
+    code, out, err = run()
+    assert code == 2 and "VIDEO --out" in err and out == ""
+
+
+def test_version() -> None:
+    import istvt_explain as ie
+
+    assert run("--version")[:2] == (0, f"istvt-explain {ie.__version__}\n")
+
+
+def test_a_misspelt_command_is_named() -> None:
+    code, _, err = run("trian")
+    assert code == 2 and err.strip() == "istvt-explain: error: 'trian' is neither a command nor a file " \
+                                        "(did you mean train?)"
+
+
+@pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
+def test_one_line_helps_match_the_modules(name: str) -> None:
+    module_path, help_text = SUBCOMMANDS[name]
+    assert importlib.import_module(module_path).HELP.splitlines()[0] == help_text
+
+
+def test_copies_match_the_library() -> None:
+    from istvt_explain import segments
+    from istvt_explain.cli import explain_video
+    from istvt_explain.explain import available_methods
+    from istvt_explain.pipeline import PipelineOptions
+
+    assert sorted(explain_video.METHODS) == sorted(available_methods())
+    assert explain_video.DEFAULT_DETECT_EVERY == PipelineOptions().detect_every == 3
+    assert (explain_video.DEFAULT_MIN_CLIPS, explain_video.DEFAULT_MAX_GAP) == (segments.DEFAULT_MIN_CLIPS,
+                                                                                segments.DEFAULT_MAX_GAP)
