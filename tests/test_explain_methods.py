@@ -166,3 +166,54 @@ def test_bad_clips_raise_value_error(model):
         explain(model, torch.zeros(1, 5, 3, 64, 64), method="rollout")
     with pytest.raises(ValueError, match="torch.Tensor"):
         explain(model, [[0.0]], method="rollout")
+
+
+def test_raw_attention_reads_the_last_block_paths_the_logit_uses(model):
+    """A slow loop over (t, s) from the captured maps: As[0][0, s] * At[s][0, t], heads averaged.
+    The gradient of the logit is zero on the spatial rows of frames t >= 1 in the last block, and
+    non-zero on the class row, so those are the rows the map must come from."""
+    from istvt_explain.explain import AttentionCapture
+
+    clips = clips_for(model, 1, seed=21)
+    exp = explain(model, clips, method="attention")
+    last = model.config.depth - 1
+    with AttentionCapture(model, gradients=True) as cap:
+        model(clips).sum().backward()
+        sa = cap.attention(last, "spatial")[0].mean(dim=1)  # (T+1, N+1, N+1)
+        ta = cap.attention(last, "temporal")[0].mean(dim=1)  # (N+1, T+1, T+1)
+        grad_s = cap.gradient(last, "spatial")
+    model.zero_grad(set_to_none=True)
+    frames, tokens = sa.shape[0] - 1, sa.shape[1] - 1
+    expected = torch.zeros(frames, tokens)
+    for t in range(frames):
+        for s in range(tokens):
+            expected[t, s] = sa[0, 0, s + 1] * ta[s + 1, 0, t + 1]
+    g = model.config.grid
+    torch.testing.assert_close(exp.spatial[0], expected.reshape(frames, g, g))
+    torch.testing.assert_close(exp.temporal[0], expected.sum(dim=1))
+    grad_s = grad_s.reshape(-1, *grad_s.shape[-4:])[0] if grad_s.dim() > 4 else grad_s
+    assert grad_s[1:].abs().max() == 0 and grad_s[0].abs().max() > 0
+
+
+@pytest.mark.parametrize("method", ["attention", "rollout", "relevance", "lrp", "temporal-only"])
+def test_frame_importance_is_the_mass_of_the_frames_patches(model, method):
+    """The class-token column is a learned constant input: it is reported apart, never in the curve."""
+    exp = explain(model, clips_for(model, 2, seed=22), method=method)
+    torch.testing.assert_close(exp.temporal, exp.spatial.flatten(2).sum(dim=-1))
+    column = exp.extras["class_token_importance"]
+    assert column.shape == exp.temporal.shape and column.abs().sum() > 0
+
+
+def test_integrated_gradients_add_up_to_the_score_difference():
+    """Completeness on a model whose score moves a lot between the grey baseline and the clip."""
+    torch.manual_seed(3)
+    strong = ie.create_model("tiny", image_size=64, frames=3, depth=1)
+    with torch.no_grad():
+        strong.head[-1].weight.mul_(200.0)
+    clips = clips_for(strong, 1, seed=23)
+    with torch.no_grad():
+        difference = (strong(clips) - strong(torch.zeros_like(clips))).item()
+    assert abs(difference) > 1.0
+    exp = explain(strong, clips, method="integrated_gradients", n_steps=64)
+    assert exp.temporal.sum().item() == pytest.approx(difference, rel=0.05)
+    assert exp.extras["pixels"].sum().item() == pytest.approx(difference, rel=0.05)

@@ -1,12 +1,16 @@
 """The raw attention of every layer and head, read as maps a person can look at.
 
 Explanation methods fuse heads and layers; researchers also want to see the
-heads one by one.  Per layer l and head h we keep what the class tokens attend to:
+heads one by one.  Per layer l and head h we keep what the clip's class token
+(0, 0) reads in that layer, spatial attention after temporal attention:
 
-* spatial: the spatial class token of frame t over that frame's patches,
-  ``As[l][t+1][0, 1:]``, a (g, g) map per frame;
-* temporal: the clip class token over the frames at the spatial class column,
-  ``At[l][0][0, 1:]``, a (T,) curve.
+* spatial: patch s of frame t weighs ``As[l][0][0, s] * At[l][s][0, t]`` (the class
+  row's spatial attention to position s, times the share of frame t that position's
+  temporal class query took), a (g, g) map per frame;
+* temporal: the frame's patch mass of that map, a (T,) curve.
+
+The spatial class rows of frames t >= 1 are not read: in the last layer the logit
+never uses them (explain.attention_methods.RawAttention reads the same paths).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..explain.attention_methods import last_block_paths
 from ..explain.capture import AttentionCapture
 
 
@@ -63,10 +68,12 @@ def head_attention(model: torch.nn.Module, clip: torch.Tensor) -> HeadAttention:
         for layer in capture.layers_captured():
             sa = capture.attention(layer, "spatial")[0]  # (T+1, H, N+1, N+1)
             ta = capture.attention(layer, "temporal")[0]  # (N+1, H, T+1, T+1)
-            rows = sa[1:, :, 0, 1:]  # (T, H, N): each frame's class token over its patches
-            grid = int(round(rows.shape[-1] ** 0.5))
-            spatial.append(rows.transpose(0, 1).reshape(rows.shape[1], rows.shape[0], grid, grid))
-            temporal.append(ta[0, :, 0, 1:])  # (H, T)
+            # per head: (N+1, T+1, T+1) temporal and (T+1, N+1, N+1) spatial, batch of one per head
+            paths = last_block_paths(ta.transpose(0, 1), sa.transpose(0, 1))  # (H, T+1, N+1)
+            patches = paths[:, 1:, 1:]  # (H, T, N)
+            grid = int(round(patches.shape[-1] ** 0.5))
+            spatial.append(patches.reshape(patches.shape[0], patches.shape[1], grid, grid))
+            temporal.append(patches.sum(dim=-1))  # (H, T)
     prob = torch.sigmoid(logits) if logits.dim() == 1 else torch.softmax(logits, -1)[:, 1]
     return HeadAttention(torch.stack(spatial).float().cpu().numpy(), torch.stack(temporal).float().cpu().numpy(),
                          float(prob[0]))

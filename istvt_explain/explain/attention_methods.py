@@ -11,6 +11,7 @@ from .base import Attribution, MethodResult, Target
 from .capture import AttentionCapture
 from .propagation import (
     BlockMaps,
+    class_column,
     class_start,
     fuse_heads,
     propagate_row,
@@ -69,11 +70,14 @@ class _AttentionMethod(Attribution):
 
 @register_method
 class RawAttention(_AttentionMethod):
-    """The last block's attention from the class token: spatial (per frame) and temporal.
+    """The last block's attention along the paths the logit reads, heads fused as ``fusion`` says.
 
-    Spatial map of frame t: row 0 (the frame's spatial class token) of that
-    frame's spatial map; frame importance: row 0 (the temporal class row) of
-    the class column's temporal map.  Heads fused as ``fusion`` says.
+    The logit reads only the class token (0, 0) after the last block, which is built by the spatial
+    attention of the class row (time row 0) over positions s, each holding the temporal attention
+    of its column over frames.  So patch s of frame t weighs ``As[0][0, s] * At[s][0, t]``: what the
+    class query took from position s, times how much of frame t that position carried.  The spatial
+    class rows of frames t >= 1 are never read by the last block's logit (its gradient with respect
+    to them is exactly 0), so they are not used.  Frame importance is the mass of the frame's patches.
     """
 
     name = "attention"
@@ -89,9 +93,18 @@ class RawAttention(_AttentionMethod):
         blocks, logits, index = self._forward_maps(clips, target, weighted=False,
                                                    fusion=self.settings["fusion"], layers=[last])
         temporal, spatial = blocks[-1]
-        spatial_map = spatial[:, 1:, 0, 1:]  # (B, T, N): frame t's class query over its patches
-        frames = temporal[:, 0, 0, 1:]  # (B, T): class column, temporal class query over frames
-        return MethodResult(self._grid_maps(spatial_map), frames, logits, index, {})
+        paths = last_block_paths(temporal, spatial)  # (B, T+1, N+1)
+        patches = paths[:, 1:, 1:]
+        return MethodResult(self._grid_maps(patches), patches.sum(dim=-1), logits, index,
+                            {"class_token_importance": class_column(paths)})
+
+
+def last_block_paths(temporal: torch.Tensor, spatial: torch.Tensor) -> torch.Tensor:
+    """(B, T+1, N+1) weight of input token (t, s) on the class token through one block's attention:
+    ``As[0][0, s] * At[s][0, t]`` (spatial after temporal; the residual paths left out)."""
+    class_query = spatial[:, 0, 0, :]  # (B, N+1): the class row's spatial attention over positions
+    column_query = temporal[:, :, 0, :]  # (B, N+1, T+1): each position's class-frame query over frames
+    return (class_query[:, :, None] * column_query).transpose(1, 2)
 
 
 @register_method
@@ -115,7 +128,8 @@ class Rollout(_AttentionMethod):
         blocks, logits, index = self._forward_maps(clips, target, weighted=False, **self.settings)
         r = _propagate_class_row(blocks, keep=0.5, mix=0.5)
         spatial, frames = read_full(r, self.model.config.grid)
-        return MethodResult(spatial, frames, logits, index, {"class_row": r})
+        return MethodResult(spatial, frames, logits, index,
+                            {"class_row": r, "class_token_importance": class_column(r)})
 
 
 @register_method
@@ -131,7 +145,8 @@ class Relevance(_AttentionMethod):
         blocks, logits, index = self._forward_maps(clips, target, weighted=True)
         r = _propagate_class_row(blocks, keep=1.0, mix=1.0)
         spatial, frames = read_full(r, self.model.config.grid)
-        return MethodResult(spatial, frames, logits, index, {"class_row": r})
+        return MethodResult(spatial, frames, logits, index,
+                            {"class_row": r, "class_token_importance": class_column(r)})
 
 
 class _DecomposedView(_AttentionMethod):
@@ -186,10 +201,10 @@ class SpatialOnly(_DecomposedView):
 class TemporalOnly(_DecomposedView):
     """Every position of the temporal class row propagated through the temporal maps alone.
 
-    Column s starts at (0, s) and only temporal mixing is applied; frame
-    importance is the class column ``r[1:, 0]`` (which frames the video-level
-    token drew on), and the spatial map shows, per position, how much each
-    frame's token there contributed.
+    Column s starts at (0, s) and only temporal mixing is applied; the spatial
+    map shows, per position, how much each frame's token there contributed, and
+    a frame's importance is the mass of its patches (the class column, a learned
+    input constant, is reported apart as ``class_token_importance``).
     """
 
     name = "temporal-only"
@@ -203,7 +218,9 @@ class TemporalOnly(_DecomposedView):
             return r
 
         r, logits, index = self._propagated(clips, target, start, temporal_step)
-        return MethodResult(self._grid_maps(r[:, 1:, 1:]), r[:, 1:, 0], logits, index, {"columns": r})
+        patches = r[:, 1:, 1:]
+        return MethodResult(self._grid_maps(patches), patches.sum(dim=-1), logits, index,
+                            {"columns": r, "class_token_importance": class_column(r)})
 
 
 def _blocks(fused: dict) -> list[BlockMaps]:

@@ -106,11 +106,11 @@ class MethodResult(NamedTuple):
 class Attribution:
     """Base of every explanation method.
 
-    Subclasses set ``name`` (registry key), ``label`` (legend text) and
-    implement ``_attribute(clips, target) -> MethodResult`` where ``clips`` is
-    a private copy on the model's device.  Each method runs its own forward
-    and resolves the target with ``self._index`` (so no method pays for an
-    extra forward pass).
+    Subclasses set ``name`` (registry key), ``label`` (legend text) and implement
+    ``maps(clips, target) -> (spatial, temporal)``: the public contract, enough for a
+    method of one's own.  The built-ins implement ``_attribute(clips, target) -> MethodResult``
+    instead, which runs the forward and resolves the target with ``self._index``
+    (so no method pays for an extra forward pass).
     Options are keyword arguments of ``__init__``; ``settings`` records them.
     """
 
@@ -150,8 +150,30 @@ class Attribution:
             settings={"label": self.label, **self.settings}, extras=extras,
         )
 
+    def maps(self, clips: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The one method a new explanation needs: ``(spatial (B, T, h, w), temporal (B, T))``.
+
+        ``clips`` (B, T, 3, H, W) is a private, normalised copy on the model's device; ``target``
+        (B,) the class column to explain for each clip (1 = fake).  Larger values mean more evidence
+        for the target.  Gradients are available (no ``no_grad`` around the call).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement maps(clips, target)")
+
     def _attribute(self, clips: torch.Tensor, target: Target) -> MethodResult:
-        raise NotImplementedError
+        """Built-ins override this (to share their forward pass); a method that defines ``maps`` gets
+        a separate no-grad forward for the logits."""
+        with torch.no_grad():
+            logits = self.model(clips)
+        index = self._index(target, logits)
+        spatial, temporal = self.maps(clips, index)
+        b, t = clips.shape[:2]
+        if not (isinstance(spatial, torch.Tensor) and spatial.dim() == 4 and tuple(spatial.shape[:2]) == (b, t)):
+            raise ValueError(f"{self.name}: maps() must return spatial maps (B, T, h, w) with B, T = {b}, {t}, "
+                             f"got {tuple(getattr(spatial, 'shape', ()))}")
+        if not (isinstance(temporal, torch.Tensor) and tuple(temporal.shape) == (b, t)):
+            raise ValueError(f"{self.name}: maps() must return frame importance (B, T) = ({b}, {t}), "
+                             f"got {tuple(getattr(temporal, 'shape', ()))}")
+        return MethodResult(spatial, temporal, logits, index, {})
 
     def _index(self, target: Target, logits: torch.Tensor) -> torch.Tensor:
         return resolve_target(self.model, target, logits.shape[0], logits.detach())

@@ -35,7 +35,7 @@ from ..models.lrp_rules import LinearZPlus, identity_rule
 from .attention_methods import Relevance, _blocks, _propagate_class_row
 from .base import MethodResult, Target
 from .capture import AttentionCapture
-from .propagation import read_full, weighted_relevance
+from .propagation import class_column, read_full, weighted_relevance
 from .registry import register_method
 
 
@@ -93,6 +93,6 @@ class LRPAttribution(Relevance):
         fused = {k: weighted_relevance(lrp_maps[k], grads[k]) for k in keys}
         r = _propagate_class_row(_blocks(fused), keep=1.0, mix=1.0)
         spatial, frames = read_full(r, model.config.grid)
-        extras = {"class_row": r, "token_relevance": token_relevance,
+        extras = {"class_row": r, "class_token_importance": class_column(r), "token_relevance": token_relevance,
                   "conservation": token_relevance.flatten(1).sum(dim=1)}
         return MethodResult(spatial, frames, logits, index, extras)

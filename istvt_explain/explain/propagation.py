@@ -109,8 +109,16 @@ def weighted_relevance(maps: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
 def read_full(r: torch.Tensor, grid: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Class-row relevance (B, T+1, N+1) -> spatial (B, T, g, g) and frame importance (B, T).
 
-    The spatial map of frame t is ``r[t, 1:]``; a frame's importance is the
-    mass of its whole row (its spatial class token included).
+    The spatial map of frame t is ``r[t, 1:]``; a frame's importance is the mass of its patches.
+    The frame's class-token column ``r[t, 0]`` is left out: that input token is a learned constant,
+    the same for every video, so relevance that lands on it says nothing about the frame's content
+    (``class_column`` reads it for those who want it).
     """
     b, rows = r.shape[:2]
-    return r[:, 1:, 1:].reshape(b, rows - 1, grid, grid), r[:, 1:, :].sum(dim=-1)
+    patches = r[:, 1:, 1:]
+    return patches.reshape(b, rows - 1, grid, grid), patches.sum(dim=-1)
+
+
+def class_column(r: torch.Tensor) -> torch.Tensor:
+    """(B, T+1, N+1) -> (B, T): relevance on each frame's class token, an input no frame content reaches."""
+    return r[:, 1:, 0]

@@ -1,8 +1,21 @@
-"""Name -> attribution class: methods register themselves, ``explain`` looks them up (no if/elif chain)."""
+"""Name -> attribution class: methods register themselves, ``explain`` looks them up (no if/elif chain).
+
+Methods of one's own register with ``@register_method`` when their module is imported.  So that
+the command line sees them too, ``available_methods`` first imports the plugins named by the
+``istvt_explain.methods`` entry-point group of installed packages and by the environment variable
+``ISTVT_EXPLAIN_METHODS`` (module names or ``.py`` paths, separated by the path separator).
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from .base import Attribution
@@ -21,12 +34,51 @@ def register_method(cls: type[Attribution]) -> type[Attribution]:
     return cls
 
 
+PLUGIN_VARIABLE = "ISTVT_EXPLAIN_METHODS"
+ENTRY_POINT_GROUP = "istvt_explain.methods"
+_loaded: set[str] = set()
+
+
+def load_plugins() -> None:
+    """Import every plugin module once (see the module doc); a plugin that fails is an InputError."""
+    from importlib.metadata import entry_points
+
+    specs = [ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    specs += [s for s in os.environ.get(PLUGIN_VARIABLE, "").split(os.pathsep) if s.strip()]
+    for spec in specs:
+        if spec in _loaded:
+            continue
+        _loaded.add(spec)
+        try:
+            _import_plugin(spec.split(":")[0].strip())
+        except Exception as err:  # a user's module: any failure is theirs to read, in one line
+            raise InputError(f"explanation plugin {spec!r} could not be imported: {type(err).__name__}: {err}") \
+                from None
+
+
+def _import_plugin(spec: str) -> None:
+    if spec.endswith(".py"):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        name = f"istvt_explain_plugin_{path.stem}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+    else:
+        importlib.import_module(spec)
+
+
 def available_methods() -> list[str]:
-    """Registered method names, in registration order (the order of tables and legends)."""
+    """Registered method names (plugins included), in registration order (the order of tables)."""
+    load_plugins()
     return list(METHODS)
 
 
 def get_method(name: str) -> type[Attribution]:
+    if name not in METHODS:
+        load_plugins()
     if name not in METHODS:
         raise ValueError(f"unknown explanation method {name!r}; choose one of {', '.join(METHODS)}")
     return METHODS[name]

@@ -1,0 +1,156 @@
+"""Mutation check: each deliberate breakage of the explanation code must turn a test red.
+
+Every mutant edits one line of a fresh copy of the package, then runs the tests that guard that
+line against the copy; the check fails unless every mutant is caught.  A control run first checks
+that the same tests pass on the unmodified copy (so a failing test cannot "catch" everything), and a
+mutant whose line is no longer in the code fails the check too: refactor the code, update it here.
+
+    python tests/mutation_check.py            # all mutants
+    python tests/mutation_check.py -k lrp     # the mutants whose name contains "lrp"
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str  # relative to the repository root
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = (
+    Mutant("lrp-map-is-the-relevance-map", "istvt_explain/explain/lrp.py",
+           "fused = {k: weighted_relevance(lrp_maps[k], grads[k]) for k in keys}",
+           "return Relevance._attribute(self, clips, target)",
+           ("tests/test_explain_references.py::test_lrp_is_not_the_relevance_map",)),
+    Mutant("integrated-gradients-return-zeros", "istvt_explain/explain/captum_methods.py",
+           'return attr, {"delta": delta.detach()}', 'return torch.zeros_like(attr), {"delta": delta.detach()}',
+           ("tests/test_explain_methods.py::test_integrated_gradients_add_up_to_the_score_difference",)),
+    Mutant("sanity-compares-a-map-with-itself", "istvt_explain/evaluate/explanation_sanity.py",
+           "cascading.append(_compare(label, original, maps_of(cascade)))",
+           "cascading.append(_compare(label, original, original))",
+           ("tests/test_judging.py::test_sanity_passes_a_model_map_and_fails_an_input_only_map",)),
+    Mutant("temporal-top-and-bottom-swapped", "istvt_explain/evaluate/explanation_faithfulness.py",
+           "return order[:k].tolist(), order[-k:].tolist()", "return order[-k:].tolist(), order[:k].tolist()",
+           ("tests/test_judging.py::test_frame_removal_table_and_top_and_bottom",)),
+    Mutant("rollout-ignores-the-attention", "istvt_explain/explain/attention_methods.py",
+           "r = _propagate_class_row(blocks, keep=0.5, mix=0.5)",
+           "r = _propagate_class_row([(torch.ones_like(a) / a.shape[-1], torch.ones_like(b) / b.shape[-1]) "
+           "for a, b in blocks], keep=0.5, mix=0.5)",
+           ("tests/test_explain_references.py::test_rollout_equals_the_dense_product_of_the_captured_attention",)),
+    Mutant("pointing-game-counts-a-flat-map", "istvt_explain/evaluate/explanation_localisation.py",
+           "if top.mean() > FLAT_SHARE:", "if False:",
+           ("tests/test_judging.py::test_a_flat_map_is_neither_a_hit_nor_a_miss",)),
+    Mutant("sanity-uses-the-signed-correlation", "istvt_explain/evaluate/explanation_sanity.py",
+           "return float(abs(spearmanr(x, y).statistic))", "return float(spearmanr(x, y).statistic)",
+           ("tests/test_judging.py::test_similarities_ignore_the_sign_and_see_flat_maps",)),
+    Mutant("deletion-gain-sign-flipped", "istvt_explain/evaluate/judging.py",
+           "del_gain.append(rand_del - dels[-1])", "del_gain.append(dels[-1] - rand_del)",
+           ("tests/test_judging.py::test_the_judge_passes_a_faithful_oracle",
+            "tests/test_judging.py::test_the_judge_fails_the_inverse_oracle")),
+    Mutant("verdict-accepts-any-interval-off-zero", "istvt_explain/evaluate/judging.py",
+           'return "pass" if all(i.above(0.0) for i in intervals) else "fail"',
+           'return "pass" if all(i.excludes(0.0) for i in intervals) else "fail"',
+           ("tests/test_judging.py::test_a_verdict_needs_every_interval_above_zero",)),
+    Mutant("frame-curve-sums-the-class-column", "istvt_explain/explain/propagation.py",
+           "return patches.reshape(b, rows - 1, grid, grid), patches.sum(dim=-1)",
+           "return patches.reshape(b, rows - 1, grid, grid), r[:, 1:, :].sum(dim=-1)",
+           ("tests/test_explain_methods.py::test_frame_importance_is_the_mass_of_the_frames_patches",)),
+    Mutant("raw-attention-reads-unused-rows", "istvt_explain/explain/attention_methods.py",
+           "patches = paths[:, 1:, 1:]", "patches = spatial[:, 1:, 0, 1:]",
+           ("tests/test_explain_methods.py::test_raw_attention_reads_the_last_block_paths_the_logit_uses",)),
+    Mutant("temporal-test-ignores-an-insensitive-model", "istvt_explain/evaluate/judging.py",
+           "sensitive = [r for r in settings.frame_removals if spread[r] >= settings.insensitive_spread]",
+           "sensitive = list(settings.frame_removals)",
+           ("tests/test_judging.py::test_weak_model_temporal_n_a_and_sanity_verdicts",)),
+)
+
+
+def copy_project(target: Path) -> None:
+    for name in ("istvt_explain", "tests"):
+        shutil.copytree(ROOT / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy2(ROOT / "pyproject.toml", target / "pyproject.toml")
+
+
+def run_tests(copy: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess:
+    """The tests against ``copy`` (its package first on the path), stopping at the first failure."""
+    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+                          cwd=copy, env=env, capture_output=True, text=True)
+
+
+def apply(copy: Path, mutant: Mutant) -> None:
+    path = copy / mutant.path
+    text = path.read_text()
+    count = text.count(mutant.old)
+    if count != 1:
+        raise SystemExit(f"mutant {mutant.name}: its line occurs {count} times in {mutant.path} "
+                         "(the code changed: update tests/mutation_check.py)")
+    path.write_text(text.replace(mutant.old, mutant.new))
+
+
+def _summary(stdout: str) -> list[str]:
+    """pytest's short summary lines (which test failed, and the first line of why)."""
+    return [line for line in stdout.splitlines() if line.startswith(("FAILED", "ERROR", "E "))][:4]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", default="", help="only the mutants whose name contains this")
+    parser.add_argument("-v", action="store_true", help="show how each mutant was caught (pytest's summary)")
+    args = parser.parse_args(argv)
+    mutants = [m for m in MUTANTS if args.k in m.name]
+    with tempfile.TemporaryDirectory(prefix="istvt-mutants-") as tmp:
+        control = Path(tmp) / "control"
+        copy_project(control)
+        probe = subprocess.run([sys.executable, "-c", "import istvt_explain; print(istvt_explain.__file__)"],
+                               cwd=control, env={**os.environ, "PYTHONPATH": str(control)}, capture_output=True,
+                               text=True)
+        if not probe.stdout.strip().startswith(str(control)):
+            print(f"the copy is not the package under test: {probe.stdout.strip() or probe.stderr}", file=sys.stderr)
+            return 1
+        every_test = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
+        done = run_tests(control, every_test)
+        if done.returncode != 0:
+            print("control run failed: the guarding tests do not pass on the unmodified code\n" + done.stdout[-3000:],
+                  file=sys.stderr)
+            return 1
+        missed = []
+        for mutant in mutants:
+            copy = Path(tmp) / mutant.name
+            copy_project(copy)
+            apply(copy, mutant)
+            start = time.perf_counter()
+            result = run_tests(copy, mutant.tests)
+            caught = result.returncode != 0
+            print(f"{'caught' if caught else 'MISSED'}  {mutant.name}  ({time.perf_counter() - start:.0f} s)",
+                  flush=True)
+            if not caught:
+                missed.append(mutant.name)
+            elif args.v:
+                print("    " + "\n    ".join(_summary(result.stdout)))
+            shutil.rmtree(copy)
+    if missed:
+        print(f"{len(missed)} of {len(mutants)} mutants survived: {', '.join(missed)}", file=sys.stderr)
+        return 1
+    print(f"all {len(mutants)} mutants caught")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
