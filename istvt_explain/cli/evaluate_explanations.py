@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                                sanity_clips=args.sanity_clips, method_clips=subsets)
     result = judge_explanations(model, data.clips, data.masks, methods, settings=settings,
                                 progress=lambda msg: print(f"[{time.perf_counter() - started:6.0f} s] {msg}",
-                                                           flush=True))
+                                                           flush=True), bars=True)
     extra = {"model": c.to_dict(), "material": list(data.material),
              "settings": {"clips": args.clips, "steps": args.steps, "top_k": args.top_k, "seed": args.seed,
                           "sanity_clips": args.sanity_clips, "method_clips": subsets,

@@ -123,12 +123,14 @@ class _References:
 
 def judge_explanations(model: nn.Module, clips: torch.Tensor, masks: torch.Tensor | None = None,
                        methods: Sequence[str] | None = None, *, settings: JudgingSettings | None = None,
-                       progress: Callable[[str], None] | None = None) -> JudgingResult:
+                       progress: Callable[[str], None] | None = None, bars: bool = False) -> JudgingResult:
     """Judge ``methods`` (default: every registered one) on ``clips`` (K, T, 3, H, W), normalised.
 
     ``masks`` (K, T, H, W) mark the manipulated pixels, zero for real clips; without masks there is
-    no localisation verdict.
+    no localisation verdict.  ``progress`` hears each stage; ``bars`` adds a progress bar with an
+    estimate of the time left to every loop over clips (on stderr).
     """
+    steps = _with_bars if bars else _without_bars
     settings = settings or JudgingSettings()
     say = progress or (lambda _msg: None)
     methods = tuple(methods or available_methods())
@@ -143,7 +145,7 @@ def judge_explanations(model: nn.Module, clips: torch.Tensor, masks: torch.Tenso
     clips = clips.to(device)
     manipulated = (masks.flatten(1).amax(dim=1) > 0) if masks is not None else torch.zeros(k, dtype=torch.bool)
     say(f"references: scoring {k} clips, random rankings and every {settings.top_k}-frame removal")
-    refs = _references(model, clips, settings)
+    refs = _references(model, clips, settings, steps)
     spread = {r: float(np.mean([tab.spread for tab in refs.frames[r]])) for r in settings.frame_removals}
     effect = {r: float(np.mean([abs(a - b) for a, b in refs.ends[r]])) for r in settings.token_removals}
     notes = [f"removing every token by '{r}' moves the explained probability by {v:.4f} on average "
@@ -164,7 +166,7 @@ def judge_explanations(model: nn.Module, clips: torch.Tensor, masks: torch.Tenso
         row: dict[str, Any] = {"method": name, "label": label, "clips": len(subset),
                                "seconds_per_clip": seconds}
         say(f"{name}: deletion and insertion")
-        row.update(_faithfulness(model, clips, subset, spatial, refs, settings))
+        row.update(_faithfulness(model, clips, subset, spatial, refs, settings, steps))
         row.update(_temporal(subset, temporal, refs, settings))
         if masks is not None:
             say(f"{name}: localisation")
@@ -181,7 +183,7 @@ def judge_explanations(model: nn.Module, clips: torch.Tensor, masks: torch.Tenso
 
 
 # -- shared references ------------------------------------------------------------------------------
-def _references(model: nn.Module, clips: torch.Tensor, settings: JudgingSettings) -> _References:
+def _references(model: nn.Module, clips: torch.Tensor, settings: JudgingSettings, steps) -> _References:
     k = clips.shape[0]
     fake = target_probability(model, clips, FAKE, settings.batch_size).cpu()
     explained = (fake >= 0.5).long()
@@ -196,14 +198,25 @@ def _references(model: nn.Module, clips: torch.Tensor, settings: JudgingSettings
         p_clip = torch.where(explained == 1, fake, 1 - fake)
         ends[removal] = list(zip(p_clip.tolist(), p_gone.tolist(), strict=True))
         random_auc[removal] = []
-        for i in range(k):
+        for i in steps(range(k), f"random rankings, {removal}"):
             order = torch.randperm(grid[0] * grid[1] * grid[2], generator=generator)
             d, ins = deletion_insertion(model, clips[i], int(explained[i]), order, grid, curve, removal,
                                         ends[removal][i])
             random_auc[removal].append((curve_auc(d), curve_auc(ins)))
     frames = {r: [frame_removal_table(model, clips[i], int(explained[i]), settings.top_k, r, settings.batch_size)
-                  for i in range(k)] for r in settings.frame_removals}
+                  for i in steps(range(k), f"frame removals, {r}")] for r in settings.frame_removals}
     return _References(explained, fake, ends, random_auc, frames)
+
+
+def _with_bars(items, desc: str):
+    """``items`` under a tqdm bar (rate and time left, on stderr)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="clip", leave=False)
+
+
+def _without_bars(items, desc: str):
+    return items
 
 
 def _subset(count: int, wanted: int | None) -> list[int]:
@@ -226,13 +239,14 @@ def _explain(model: nn.Module, clips: torch.Tensor, subset: list[int], name: str
 
 
 # -- the measures -----------------------------------------------------------------------------------
-def _faithfulness(model, clips, subset, spatial, refs: _References, settings: JudgingSettings) -> dict[str, Any]:
+def _faithfulness(model, clips, subset, spatial, refs: _References, settings: JudgingSettings,
+                  steps) -> dict[str, Any]:
     curve = CurveSettings(steps=settings.steps, batch=2 * settings.batch_size)
     generator = torch.Generator().manual_seed(settings.seed)
     out: dict[str, Any] = {}
     for removal in settings.token_removals:
         dels, inss, del_gain, ins_gain = [], [], [], []
-        for j, i in enumerate(subset):
+        for j, i in steps(list(enumerate(subset)), f"deletion and insertion, {removal}"):
             order = token_ranking(spatial[j], generator)
             d, ins = deletion_insertion(model, clips[i], int(refs.explained[i]), order, tuple(spatial[j].shape),
                                         curve, removal, refs.ends[removal][i])

@@ -293,7 +293,10 @@ def resolve_blend(name: str) -> BlendFn:
 
 def to_tensor_clip(frames: np.ndarray) -> torch.Tensor:
     """uint8 (T, H, W, 3) -> float (T, 3, H, W) normalised as Xception expects: (x/255 - 0.5) / 0.5."""
-    clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    contiguous = np.ascontiguousarray(frames)
+    if not contiguous.flags.writeable:  # decoded video frames can be read-only; torch wants to own writable memory
+        contiguous = contiguous.copy()
+    clip = torch.from_numpy(contiguous).permute(0, 3, 1, 2).float()
     return clip / 127.5 - 1.0
 
 
