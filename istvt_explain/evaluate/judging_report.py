@@ -135,7 +135,8 @@ def sanity_figure(result: JudgingResult) -> Figure:
             ax.set_xticks(range(len(stages)))
             ax.set_xticklabels(stages, rotation=45, ha="right")
             ax.set_title(f"{title} with the original map (cascading randomisation)", fontsize=7)
-            ax.set_ylim(-0.05, 1.05)
+            lowest = min((getattr(s, key) for n in names for s in result.sanity[n].cascading), default=0.0)
+            ax.set_ylim(min(-0.05, lowest - 0.05), 1.05)  # SSIM can fall below 0
         axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=6)
         fig.tight_layout()
     return fig
