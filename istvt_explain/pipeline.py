@@ -23,7 +23,7 @@ from .data.detectors import FaceDetector, create_detector
 from .data.video import VideoReader
 from .errors import InputError
 from .explain import available_methods, explain
-from .explain.explanation import Explanation
+from .explain.explanation import DisplayScale, Explanation
 from .segments import DEFAULT_MAX_GAP, DEFAULT_MIN_CLIPS, Segment, find_segments
 
 ProgressFn = Callable[[str, int, int], None]
@@ -120,8 +120,11 @@ class VideoAnalysis:
         frame_probability: (F,) fake probability, the mean over the clips holding the frame.
         frame_importance: (F,) the frame's share of its clip's temporal relevance, times T
             (1 = an average frame of its clip); mean over clips.
-        frame_maps: (F, h, w) token-level spatial map in [0, 1] (per-clip min-max scaling, so
-            frames of one clip stay comparable), NaN where no clip covers the frame.
+        frame_maps: (F, h, w) token-level spatial map on the display scale (``display``): [0, 1], or
+            [-1, 1] for a signed method, one robust scale for the whole video so that its frames
+            compare (docs/display.md); NaN where no clip covers the frame.  The raw values stay in
+            ``explanation.spatial``.
+        display: the ``DisplayScale`` that turned the raw maps into ``frame_maps``.
         held_frames: (F,) face frames that no clip covers (the tail of a face run shorter than a
             clip): they show the map and score of the nearest covered frame of the same run.
         segment_min_clips, segment_max_gap: the segment rule's options (see ``PipelineOptions``).
@@ -150,6 +153,7 @@ class VideoAnalysis:
     segment_max_gap: int = DEFAULT_MAX_GAP
     face_tracks: list[dict] = field(default_factory=list)
     track_index: int = 0
+    display: DisplayScale | None = None
 
     @property
     def clip_probability(self) -> np.ndarray:
@@ -384,7 +388,8 @@ def _aggregate_frames(a: VideoAnalysis) -> None:
     """Average each frame's score, importance and map over the clips that hold it."""
     exp = a.explanation
     k, t, gh, gw = exp.spatial.shape
-    maps = exp.normalized_spatial().numpy().astype(np.float32)
+    a.display = exp.display_scale()  # one scale per video: its frames compare (docs/display.md)
+    maps = exp.display_spatial(a.display).astype(np.float32)
     temporal = exp.temporal.numpy().astype(np.float64).clip(min=0)
     mass = temporal.sum(axis=1, keepdims=True)
     share = np.where(mass > 0, temporal / np.where(mass > 0, mass, 1) * t, 1.0)

@@ -1,7 +1,9 @@
-"""Write the four notebooks (outputs stripped) from the cells below: `python notebooks/build_notebooks.py`.
+"""Write the four notebooks from the cells below, and run them: `python notebooks/build_notebooks.py --execute`.
 
-The notebooks are data: keeping their source here makes them reviewable as
-code and keeps the committed files free of outputs and execution counts.
+The notebooks are data: keeping their source here makes them reviewable as code.  They are committed
+executed (``--execute``: demo weights, the ``smoke`` level, small inline figures), so that they read
+with their outputs where people browse them; ``tests/test_notebooks.py`` checks that the committed
+sources are the builder's and still runs every notebook from scratch.
 Every notebook reads two environment variables so that CI can run it quickly:
 ``ISTVT_NOTEBOOK_WEIGHTS`` (a checkpoint instead of the demo weights) and
 ``ISTVT_NOTEBOOK_LEVEL`` (``paper``, ``quick`` or ``smoke``: how much work).
@@ -24,16 +26,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from IPython.display import Image, Markdown, display
+from IPython.display import Markdown, display
 
-from istvt_explain.analysis.common import load_analysis_model
+import istvt_explain as ie
 
 # CI sets these to run on a very small checkpoint with little work; by default: the demo weights.
 WEIGHTS = os.environ.get("ISTVT_NOTEBOOK_WEIGHTS") or None
 LEVEL = os.environ.get("ISTVT_NOTEBOOK_LEVEL", "quick")
 WORK = Path(tempfile.mkdtemp(prefix="istvt-notebook-"))
 torch.manual_seed(0)
-model = load_analysis_model(WEIGHTS)
+model = ie.load_model(WEIGHTS) if WEIGHTS else ie.load_demo_model()
 c = model.config
 print(f"model: {c.name} preset, {c.frames} frames of {c.image_size} x {c.image_size}, depth {c.depth}, {c.heads} heads")'''
 
@@ -64,10 +66,8 @@ for i, p in enumerate(probabilities):
                           "`temporal` (B, T) frame importance and the fake probability. Here the "
                           "gradient-weighted relevance of Chefer et al. and plain attention rollout."),
         new_code_cell('''\
-from istvt_explain.explain import explain
-
 clip = found.tensor()[:1]
-explanations = {method: explain(model, clip, method=method) for method in ("relevance", "rollout")}
+explanations = {method: ie.explain(model, clip, method=method) for method in ("relevance", "rollout")}
 exp = explanations["relevance"]
 print("spatial", tuple(exp.spatial.shape), "temporal", tuple(exp.temporal.shape),
       f"fake probability {exp.fake_probability.item():.3f}")'''),
@@ -180,8 +180,8 @@ def paper_figures() -> list:
         new_markdown_cell("# Paper figures\n\nEvery figure of `figures/`, built by the package "
                           "(`istvt_explain.analysis.paper.make_paper_figures`), exactly as "
                           "`istvt-explain figures --out figures/` does. `LEVEL = \"paper\"` (environment variable "
-                          "`ISTVT_NOTEBOOK_LEVEL=paper`) reproduces the committed figures (about a quarter of an "
-                          "hour on a laptop CPU); the default `quick` level draws the same figures from fewer "
+                          "`ISTVT_NOTEBOOK_LEVEL=paper`) reproduces the committed figures (under five minutes on "
+                          "two CPU cores); the default `quick` level draws the same figures from fewer "
                           "clips and methods. They go to a temporary folder unless `ISTVT_FIGURES_OUT` says "
                           "otherwise, so the committed ones stay as they are."),
         new_code_cell(SETUP),
@@ -193,10 +193,16 @@ OUT = Path(os.environ.get("ISTVT_FIGURES_OUT") or WORK / "figures")
 data = demo_test_clips(c, settings.clips)
 results = make_paper_figures(model, data, OUT, settings, progress=print)
 results.summary()["clip_auc"], results.summary()["false_positives"], results.summary()["false_negatives"]'''),
+        new_markdown_cell("The files are print-ready (300 dpi PNG, vector PDF, 3.5 or 7.16 inches wide); here "
+                          "they are shown shrunk, to keep the notebook light."),
         new_code_cell('''\
+from PIL import Image as Picture
+
 for name in FIGURE_NAMES:
     display(Markdown(f"### {name}"))
-    display(Image(filename=str(OUT / f"{name}.png")))'''),
+    picture = Picture.open(OUT / f"{name}.png").convert("RGB")
+    picture.thumbnail((640, 640))
+    display(picture.quantize(256))  # a palette: a quarter of the bytes, no visible change at this size'''),
     ]
 
 
@@ -222,6 +228,29 @@ def build(folder: Path = HERE) -> list[Path]:
     return paths
 
 
+def execute(path: Path, level: str = "smoke", timeout: int = 600) -> None:
+    """Run the notebook at ``path`` in place (demo weights, ``level``), keeping its outputs."""
+    import os
+
+    import nbclient
+
+    os.environ["ISTVT_NOTEBOOK_LEVEL"] = level
+    os.environ.pop("ISTVT_NOTEBOOK_WEIGHTS", None)
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    for cell in nb.cells:  # machine-specific noise out of the committed file
+        cell.get("metadata", {}).pop("execution", None)
+    nb.metadata.pop("widgets", None)  # widget state: only a live kernel can drive the explorer
+    nbformat.write(nb, path)
+
+
 if __name__ == "__main__":
+    import sys
+
     for p in build():
         print(p)
+        if "--execute" in sys.argv:
+            execute(p)
+            print(f"  executed: {p.stat().st_size // 1024} KiB")

@@ -59,15 +59,17 @@ def read_frames(path: Path) -> list[np.ndarray]:
 
 
 def box_contrast(original: np.ndarray, rendered: np.ndarray, box: np.ndarray) -> tuple[float, float]:
-    """Mean absolute change inside ``box`` and outside it (both restricted to the original frame area)."""
+    """Mean absolute change inside ``box`` and outside it (both restricted to the original frame area,
+    and outside the colour bar that the overlay draws in the top-right corner)."""
     h, w = original.shape[:2]
     diff = np.abs(rendered[:h, :w].astype(np.float32) - original.astype(np.float32)).mean(axis=2)
+    diff[: max(h // 5, 40), w - max(w // 4, 60):] = np.nan  # the colour bar's corner
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     inside = np.zeros((h, w), bool)
     inside[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)] = True
     ring = np.zeros((h, w), bool)  # keep away from the box outline
     ring[max(y0 - 6, 0):min(y1 + 6, h), max(x0 - 6, 0):min(x1 + 6, w)] = True
-    return float(diff[inside].mean()), float(diff[~ring].mean())
+    return float(np.nanmean(diff[inside])), float(np.nanmean(diff[~ring]))
 
 
 def leftovers(folder: Path, keep: set[str]) -> list[str]:

@@ -64,7 +64,7 @@ def test_widgets_update_in_place(data):
     image = explorer.image
     before = image.value
     explorer.controls["frame"].value = 4
-    assert explorer.state.frame == 4 and image.value != before and "frame 5" in explorer.caption.value
+    assert explorer.state.frame == 4 and image.value != before and "frame 4" in explorer.caption.value  # 0-based
     explorer.controls["method"].value = "attention"
     assert explorer.state.method == "attention" and explorer.image is image
     explorer.controls["clip"].value = 1

@@ -22,8 +22,8 @@ def test_figures_command_passes_its_choices_on(weights, tmp_path, capsys, monkey
 
     seen = {}
 
-    def fake_make(model, data, out, settings, progress=None):
-        seen.update(model=model, data=data, out=out, settings=settings)
+    def fake_make(model, data, out, settings, progress=None, cache_dir=None, reuse=False):
+        seen.update(model=model, data=data, out=out, settings=settings, cache_dir=cache_dir, reuse=reuse)
         result = paper.PaperResults(np.array([0.2, 0.7]), np.array([0, 1]), ["a", "b"], [],
                                     paper.SensitivityResult([], "rollout", {}, {}))
         result.files["roc"] = [out / "roc.png"]
@@ -35,7 +35,31 @@ def test_figures_command_passes_its_choices_on(weights, tmp_path, capsys, monkey
     assert seen["settings"].clips == 6 and seen["settings"].seed == 3 and seen["settings"].judging_steps == 3
     assert len(seen["data"]) == 6 and set(seen["data"].labels.tolist()) == {0, 1}
     assert seen["model"].config.image_size == 64 and seen["out"] == tmp_path
+    assert seen["cache_dir"] == tmp_path / ".cache" and seen["reuse"] is False
     assert "2 clips: AUC 1.0" in capsys.readouterr().out
+
+
+def test_figures_rerun_reuses_every_stage_and_says_so(weights, tmp_path, capsys):
+    """The real stages on the smoke level: a second run with --reuse computes nothing and names what it reused."""
+    from istvt_explain.analysis import paper
+
+    args = ["figures", "--out", str(tmp_path), "--weights", str(weights), "--level", "smoke"]
+    assert main(args) == 0
+    first = capsys.readouterr().err
+    for number, stage in enumerate(paper.STAGES, start=1):  # progress for every stage
+        assert f"[{number}/{len(paper.STAGES)}] {stage}: done in" in first
+    before = (tmp_path / "summary.json").read_text()
+    calls = []
+    original = paper.fake_probabilities
+    paper.fake_probabilities = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        assert main([*args, "--reuse"]) == 0
+    finally:
+        paper.fake_probabilities = original
+    second = capsys.readouterr().err
+    assert not calls and "computing" not in second
+    assert f"reused from the cache: {', '.join(paper.STAGES)}" in second
+    assert (tmp_path / "summary.json").read_text() == before
 
 
 def test_hard_samples_command(weights, tmp_path, capsys):

@@ -2,7 +2,9 @@
 
 The notebooks read ``ISTVT_NOTEBOOK_WEIGHTS`` and ``ISTVT_NOTEBOOK_LEVEL``; CI points
 them at a 64 x 64 tiny checkpoint and the ``smoke`` level so that all four run in
-about a minute on a shared CPU.  The committed notebooks must carry no outputs.
+about a minute on a shared CPU.  The committed notebooks carry their outputs (executed by
+``python notebooks/build_notebooks.py --execute``), so that they read where people browse them:
+complete, without errors, and light.
 """
 
 from __future__ import annotations
@@ -25,12 +27,22 @@ def test_the_four_notebooks_are_there():
                                            "04_paper_figures.ipynb"]
 
 
+MAX_NOTEBOOK_BYTES = 1_500_000  # figures shown small: a notebook stays quick to load on a code host
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_committed_without_outputs(path):
+def test_committed_executed_with_light_outputs(path):
     nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: strip the outputs"
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    counts = [cell.execution_count for cell in code]
+    assert None not in counts and counts == sorted(counts), f"{path.name}: run build_notebooks.py --execute"
+    outputs = [o for cell in code for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"], f"{path.name}: committed with an error"
+    assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: no figure in the outputs"
+    assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name}: {path.stat().st_size} bytes; show figures smaller"
+    setup = code[0].source
+    assert "import istvt_explain as ie" in setup and "istvt_explain.analysis" not in setup, \
+        f"{path.name}: the setup cell should use the public ie. API"
 
 
 def test_notebooks_match_their_builder(tmp_path):
@@ -40,8 +52,11 @@ def test_notebooks_match_their_builder(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     for built in module.build(tmp_path):
-        assert built.read_text() == (NOTEBOOKS[0].parent / built.name).read_text(), \
-            f"{built.name}: run notebooks/build_notebooks.py"
+        committed = nbformat.read(NOTEBOOKS[0].parent / built.name, as_version=4)
+        fresh = nbformat.read(built, as_version=4)
+        assert [(c.cell_type, c.id, c.source) for c in committed.cells] == \
+            [(c.cell_type, c.id, c.source) for c in fresh.cells], \
+            f"{built.name}: run notebooks/build_notebooks.py --execute"
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +72,9 @@ def test_notebook_runs_top_to_bottom(path, weights, monkeypatch, tmp_path):
     monkeypatch.setenv("ISTVT_FIGURES_OUT", str(tmp_path / "figures"))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:  # from scratch: the committed outputs must not stand in for this run's
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
     client = nbclient.NotebookClient(nb, timeout=240, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
     client.execute()

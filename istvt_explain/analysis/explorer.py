@@ -34,7 +34,7 @@ class ExplorerState:
     frame: int = 0
     layer: int = 0
     head: int = 0
-    alpha: float = 0.5
+    alpha: float = 0.6
 
 
 class ExplorerData:
@@ -126,9 +126,11 @@ def explorer_view(data: ExplorerData, state: ExplorerState) -> ExplorerView:
     head_map = att.spatial[state.layer, state.head, state.frame]
     head_map = (head_map - head_map.min()) / max(float(np.ptp(head_map)), 1e-12)
     prob = float(exp.fake_probability[0])
-    caption = (f"{data.names[state.clip]}: fake probability {prob:.3f} | {state.method}, frame {state.frame + 1}"
+    caption = (f"{data.names[state.clip]}: fake probability {prob:.3f} | {state.method}, frame {state.frame}"
                f" | attention layer {state.layer + 1}, head {state.head + 1}")
-    return ExplorerView(blend(frames[state.frame], heat, state.alpha, size=None), normalized_temporal(exp),
+    signed = exp.display_scale().signed  # the display convention of docs/display.md, as in the video
+    return ExplorerView(blend(frames[state.frame], heat, state.alpha, size=None, signed=signed),
+                        normalized_temporal(exp),
                         blend(frames[state.frame], head_map, state.alpha, size=None),
                         att.temporal[state.layer, state.head], caption, state)
 
@@ -139,16 +141,16 @@ def render_view(view: ExplorerView) -> Figure:
     with figure_style():
         fig = Figure(figsize=(2 * COLUMN_WIDTH, 1.9), layout="constrained")
         ax_img, ax_curve, ax_head, ax_head_t = fig.subplots(1, 4, width_ratios=[1, 1.3, 1, 1.1])
-        for ax, image, title in ((ax_img, view.overlay, f"{s.method}, frame {s.frame + 1}"),
+        for ax, image, title in ((ax_img, view.overlay, f"{s.method}, frame {s.frame}"),
                                  (ax_head, view.head_overlay, f"layer {s.layer + 1}, head {s.head + 1}")):
             ax.imshow(image)
             ax.set_title(title)
             ax.set_axis_off()
-        x = np.arange(1, len(view.temporal) + 1)
+        x = np.arange(len(view.temporal))  # frames counted from 0, as everywhere
         ax_curve.plot(x, view.temporal, marker="o")
-        ax_curve.axvline(s.frame + 1, color="0.5", linestyle=":")
+        ax_curve.axvline(s.frame, color="0.5", linestyle=":")
         ax_curve.set(title="frame importance", xlabel="frame", xticks=x)
-        ax_head_t.bar(np.arange(1, len(view.head_temporal) + 1), view.head_temporal, color="tab:purple")
+        ax_head_t.bar(np.arange(len(view.head_temporal)), view.head_temporal, color="tab:purple")
         ax_head_t.set(title="head: clip token over frames", xlabel="frame", xticks=x)
     return fig
 

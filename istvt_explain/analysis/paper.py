@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..render import figures as F
-from ..render.style import save_figure
+from ..render.style import save_figure, tidy_ticks
 from .attention import head_attention
 from .clipsets import LabelledClips, clips_from_dataset
 from .common import explain_batched, fake_probabilities, model_input
@@ -29,7 +29,7 @@ FIGURE_NAMES = ("roc", "heatmaps", "temporal", "judging", "attention", "sensitiv
 
 _TIMING_COLUMNS = {"seconds_per_clip"}
 # The cheaper settings the judging run uses, reused for the heatmap grid.
-METHOD_OPTIONS: dict[str, dict[str, Any]] = {"integrated_gradients": {"n_steps": 16}, "occlusion": {"patch_frames": 2}}
+METHOD_OPTIONS: dict[str, dict[str, Any]] = {"integrated_gradients": {"n_steps": 8}, "occlusion": {"patch_frames": 2}}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ class FigureSettings:
             of ``istvt-explain evaluate-explanations`` uses 200).
         judging_methods: methods judged (None: ``methods``).
         judging_steps: resolution of the deletion / insertion curves.
-        judging_sanity: run the model-randomisation checks (on up to 4 of the clips).
+        judging_sanity: run the model-randomisation checks (on ``sanity_clips`` of the clips).
+        sanity_clips: clips the randomisation checks re-explain at every randomised stage.
         sensitivity_clips: clips of the sensitivity study (half real, half fake).
         sensitivity_method: the method whose stability is measured.
         perturbations: perturbations studied (None: all).
@@ -53,14 +54,18 @@ class FigureSettings:
         seed: for every random choice.
     """
 
-    clips: int = 48
+    # The defaults keep ``istvt-explain figures`` under five minutes on two CPU cores (it took 13 with
+    # 48 clips, 8 judged clips and integrated gradients judged as well): the full judging is
+    # ``istvt-explain evaluate-explanations``.
+    clips: int = 32
     methods: tuple[str, ...] = ("attention", "rollout", "relevance", "lrp", "integrated_gradients")
     grid_frames: tuple[int, ...] = (0, 2, 4)
-    judging_clips: int = 8
-    judging_methods: tuple[str, ...] | None = None
-    judging_steps: int = 4
+    judging_clips: int = 2
+    judging_methods: tuple[str, ...] | None = ("attention", "rollout", "relevance", "lrp")
+    judging_steps: int = 3
     judging_sanity: bool = True
-    sensitivity_clips: int = 4
+    sanity_clips: int = 1
+    sensitivity_clips: int = 2
     sensitivity_method: str = "relevance"
     perturbations: tuple[str, ...] | None = None
     strengths: Mapping[str, tuple[float, ...]] | None = None
@@ -94,6 +99,7 @@ class PaperResults:
     judging: list[dict[str, Any]]
     sensitivity: SensitivityResult
     files: dict[str, list[Path]] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)  # the stages taken from the cache (``StageCache``)
 
     def summary(self) -> dict[str, Any]:
         """Headline numbers (what the README quotes), JSON-ready."""
@@ -182,7 +188,8 @@ def example_panels(model: torch.nn.Module, data: LabelledClips, scores: np.ndarr
     return panels
 
 
-def judging_result(model: torch.nn.Module, data: LabelledClips, settings: FigureSettings):
+def judging_result(model: torch.nn.Module, data: LabelledClips, settings: FigureSettings,
+                   progress: Callable[[str], None] | None = None):
     """The explanation judging (``evaluate.judging``) on a balanced handful of the clips."""
     from ..evaluate.judging import JudgingSettings, judge_explanations
 
@@ -191,8 +198,9 @@ def judging_result(model: torch.nn.Module, data: LabelledClips, settings: Figure
     return judge_explanations(
         model, model_input(data.clips[chosen]), masks, settings.judging_methods or settings.methods,
         settings=JudgingSettings(seed=settings.seed, steps=settings.judging_steps, sanity=settings.judging_sanity,
-                                 sanity_clips=min(4, len(chosen)),
-                                 method_options={m: dict(o) for m, o in settings.method_options.items()}))
+                                 sanity_clips=min(settings.sanity_clips, len(chosen)),
+                                 method_options={m: dict(o) for m, o in settings.method_options.items()}),
+        progress=(lambda msg: progress(f"      judging: {msg}")) if progress else None)
 
 
 def judging_rows(result) -> list[dict[str, Any]]:
@@ -201,51 +209,130 @@ def judging_rows(result) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k not in _TIMING_COLUMNS} for row in result.rows]
 
 
+STAGES = ("scores", "roc", "examples", "judging", "attention", "sensitivity")
+"""The computations of ``make_paper_figures``, in order: each is timed, reported and cached apart."""
+STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "scores": (),
+    "roc": ("roc_perturbations", "seed"),
+    "examples": ("methods", "method_options"),
+    "judging": ("methods", "method_options", "judging_clips", "judging_methods", "judging_steps", "judging_sanity",
+                "sanity_clips", "seed"),
+    "attention": ("grid_frames",),
+    "sensitivity": ("sensitivity_clips", "sensitivity_method", "perturbations", "strengths", "method_options", "seed"),
+}
+"""The settings each stage's result depends on: changing the judging settings keeps the scores cached."""
+
+
+class StageCache:
+    """Results of the expensive stages, pickled under ``folder`` and keyed by everything they depend on.
+
+    Why: redrawing a figure (a new style, a label) should not cost the minutes the judging takes.  The
+    key hashes the model's weights, the settings and the clip ids, so a stale entry is never reused;
+    ``reuse=False`` computes everything again (and refreshes the entries).
+    """
+
+    def __init__(self, folder: Path | None, model: torch.nn.Module, data: LabelledClips,
+                 settings: FigureSettings, reuse: bool, say: Callable[[str], None]) -> None:
+        import hashlib
+
+        self.folder, self.reuse, self.say = folder, reuse, say
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / ".gitignore").write_text("*\n")  # a cache, never committed with the figures
+        self.reused: list[str] = []
+        digest = hashlib.sha256()
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update("\n".join(data.ids).encode())
+        self.key = digest.hexdigest()[:16]  # weights and clips; each stage adds its settings
+        self.settings = _jsonable(asdict(settings))
+
+    def stage_key(self, stage: str) -> str:
+        import hashlib
+
+        wanted = {name: self.settings[name] for name in STAGE_SETTINGS.get(stage, tuple(self.settings))}
+        return hashlib.sha256((self.key + json.dumps(wanted, sort_keys=True, default=str)).encode()).hexdigest()[:16]
+
+    def path(self, stage: str) -> Path | None:
+        return None if self.folder is None else self.folder / f"{stage}-{self.stage_key(stage)}.pt"
+
+    def run(self, stage: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``'s result, or the cached one when reusing; says which, and how long it took."""
+        import time
+
+        number = f"[{STAGES.index(stage) + 1}/{len(STAGES)}]" if stage in STAGES else "[-]"
+        path = self.path(stage)
+        if self.reuse and path is not None and path.exists():
+            value = torch.load(path, weights_only=False)
+            self.reused.append(stage)
+            self.say(f"{number} {stage}: reused {path}")
+            return value
+        self.say(f"{number} {stage}: computing...")
+        start = time.perf_counter()
+        value = compute()
+        self.say(f"{number} {stage}: done in {time.perf_counter() - start:.1f} s")
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_suffix(".part")
+            torch.save(value, part)
+            part.replace(path)  # complete entries only: an interrupted run leaves no half file
+        return value
+
+
 def make_paper_figures(model: torch.nn.Module, data: LabelledClips, out_dir: str | Path,
                        settings: FigureSettings = FigureSettings(), *,
-                       progress: Callable[[str], None] | None = None) -> PaperResults:
-    """Compute every result and write ``FIGURE_NAMES`` as PNG and PDF, plus CSVs and ``summary.json``."""
+                       progress: Callable[[str], None] | None = None, cache_dir: str | Path | None = None,
+                       reuse: bool = False) -> PaperResults:
+    """Compute every result and write ``FIGURE_NAMES`` as PNG and PDF, plus CSVs and ``summary.json``.
+
+    ``cache_dir``: where each stage's result is kept (``StageCache``); ``reuse``: take the results found
+    there instead of computing them (``istvt-explain figures --reuse``).  ``results.reused`` names them.
+    """
     say = progress or (lambda _msg: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
     files: dict[str, list[Path]] = {}
+    cache = StageCache(Path(cache_dir) if cache_dir is not None else None, model, data, settings, reuse, say)
 
-    say(f"scoring {len(data)} clips")
-    scores = fake_probabilities(model, data.clips)
-    files["roc"] = save_figure(F.roc_figure(roc_curves(model, data, scores, settings),
-                                            title="ROC on held-out pseudo-fakes"), out, "roc")
+    scores = cache.run("scores", lambda: fake_probabilities(model, data.clips))
+    curves = cache.run("roc", lambda: roc_curves(model, data, scores, settings))
+    files["roc"] = save_figure(F.roc_figure(curves, title="ROC on held-out pseudo-fakes"), out, "roc")
 
-    say("explaining the example clips")
-    panels = example_panels(model, data, scores, settings)
+    panels = cache.run("examples", lambda: example_panels(model, data, scores, settings))
     files["heatmaps"] = save_figure(F.heatmap_grid_figure(panels, settings.grid_frames), out, "heatmaps")
     files["temporal"] = save_figure(F.temporal_curves_figure(panels), out, "temporal")
 
-    say("judging the explanations")
     from ..evaluate.judging_report import gains_figure
 
-    judged = judging_result(model, data, settings)
+    judged = cache.run("judging", lambda: judging_result(model, data, settings, progress=say))
     judging = judging_rows(judged)
-    files["judging"] = save_figure(gains_figure(judged), out, "judging")
+    gains = gains_figure(judged)
+    tidy_ticks(gains)
+    files["judging"] = save_figure(gains, out, "judging")
 
-    say("reading attention per layer and head")
     fake = _example_pair(data, scores)[1]
-    att = head_attention(model, model_input(data.clips[fake:fake + 1]))
     frame = settings.grid_frames[len(settings.grid_frames) // 2] if settings.grid_frames else 0
-    files["attention"] = save_figure(F.attention_figure(
-        att.frame_maps(frame), att.temporal, data.clips[fake][frame],
-        title=f"Class-token attention, fake clip, frame {frame + 1}"), out, "attention")
 
-    say("sensitivity study")
+    def attention() -> tuple[np.ndarray, np.ndarray]:
+        att = head_attention(model, model_input(data.clips[fake:fake + 1]))
+        return np.asarray(att.frame_maps(frame)), np.asarray(att.temporal)
+
+    spatial, temporal = cache.run("attention", attention)
+    files["attention"] = save_figure(F.attention_figure(
+        spatial, temporal, data.clips[fake][frame],
+        title=f"Class-token attention, fake clip, frame {frame}"), out, "attention")
+
     chosen = balanced_indices(data.labels, settings.sensitivity_clips)
-    sensitivity = run_sensitivity(
+    sensitivity = cache.run("sensitivity", lambda: run_sensitivity(
         model, data.clips[chosen], labels=data.labels[chosen], clip_ids=[data.ids[i] for i in chosen],
         perturbations=settings.perturbations, strengths=settings.strengths, method=settings.sensitivity_method,
         seed=settings.seed, explain_options=dict(settings.method_options.get(settings.sensitivity_method, {})),
-        progress=say)
+        progress=lambda msg: say(f"      sensitivity: {msg}")))
     files["sensitivity"] = save_figure(F.sensitivity_figure(sensitivity), out, "sensitivity")
 
-    results = PaperResults(scores, data.labels, data.ids, judging, sensitivity, files)
+    results = PaperResults(scores, data.labels, data.ids, judging, sensitivity, files, reused=list(cache.reused))
     files["data"] = [sensitivity.to_csv(out / "sensitivity.csv"), _write_judging(judging, out / "judging.csv"),
                      _write_scores(results, out / "scores.csv")]
     summary_path = out / "summary.json"

@@ -59,8 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     add_face_arguments(parser, face_all=True)
     look = parser.add_argument_group("look")
-    look.add_argument("--colormap", default="jet", help="matplotlib colour map of the heatmap (default jet)")
-    look.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity, 0..1 (default 0.5)")
+    look.add_argument("--colormap", default=None,
+                      help="matplotlib colour map of the heatmap (default: inferno, or RdBu_r centred on 0 for "
+                           "signed maps; docs/display.md)")
+    look.add_argument("--alpha", type=float, default=0.6,
+                      help="heatmap opacity where the evidence is strongest, 0..1 (default 0.6; weak evidence "
+                           "stays transparent)")
     add_verdict_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notice or summary")
 
@@ -234,6 +238,8 @@ def summary(analysis: VideoAnalysis, written: list[Path], timings: dict[str, flo
     if top:
         shown = ", ".join(f"{i} ({a.frame_probability[i]:.2f})" for i in top)
         lines.append(f"  most suspicious  frames {shown}")
+        lines.append("                   (frame (p(fake)), sorted by suspicion = p(fake) x importance / top "
+                     "importance; --json frames[].suspicion)")
     probs = a.clip_probability
     lines.append(f"  clip scores      min {probs.min():.3f}  mean {probs.mean():.3f}  max {probs.max():.3f}")
     stages = "  ".join(f"{k} {v:.2f}s" for k, v in timings.items())

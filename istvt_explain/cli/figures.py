@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 HELP = "regenerate the paper figures (ROC, heatmap grid, curves, judging, attention, sensitivity) as PNG and PDF"
@@ -17,6 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--level", default="paper", choices=("paper", "quick", "smoke"),
                         help="paper: the committed figures; quick / smoke: the same figures from less work")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the cached results of earlier runs with the same weights, settings and clips "
+                             "(each reused stage is named); without it every stage is computed again")
+    parser.add_argument("--cache", metavar="DIR",
+                        help="where each stage's results are cached (default: OUT/.cache)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,10 +38,19 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--clips must be at least 4 (real and fake clips are both needed), got {args.clips}")
         settings = replace(settings, clips=args.clips)
     settings = replace(settings, seed=args.seed)
+    start = time.perf_counter()
+
+    def say(msg: str) -> None:
+        print(f"[{time.perf_counter() - start:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    say("loading the model and the demo test clips")
     model = load_analysis_model(args.weights, device=args.device)
     data = demo_test_clips(model.config, settings.clips)
-    results = make_paper_figures(model, data, Path(args.out), settings,
-                                 progress=lambda msg: print(msg, file=sys.stderr))
+    out = Path(args.out)
+    results = make_paper_figures(model, data, out, settings, progress=say,
+                                 cache_dir=Path(args.cache) if args.cache else out / ".cache", reuse=args.reuse)
+    say(f"done; reused from the cache: {', '.join(results.reused)}" if results.reused
+        else "done; every stage computed (rerun with --reuse to redraw from the cache)")
     summary = results.summary()
     print(f"{summary['clips']} clips: AUC {summary['clip_auc']}, accuracy {summary['clip_accuracy']}, "
           f"{summary['false_positives']} false positives, {summary['false_negatives']} false negatives")

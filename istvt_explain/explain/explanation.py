@@ -5,8 +5,59 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+SIGNED_METHODS = frozenset({"integrated_gradients", "occlusion", "feature_ablation", "lrp"})
+"""Methods whose maps carry a sign (evidence for and against "fake"): drawn on a diverging map centred
+on 0 when their maps hold negative values; every other method's maps are clipped at 0 (docs/display.md)."""
+DISPLAY_PERCENTILE = 99.0
+"""The robust top of a display scale: one hot token does not wash the rest of a video out."""
+
+
+@dataclass(frozen=True)
+class DisplayScale:
+    """How raw map values become display values, for one video (or one clip set): docs/display.md.
+
+    Unsigned: ``display = clip((raw - low) / (high - low), 0, 1)``; signed: ``display = clip(raw / high, -1, 1)``
+    with ``low = -high``.  ``low`` and ``high`` are robust percentiles over every frame, so frames of one
+    video share one scale and compare; keeping them lets a reader map a display value back to raw.
+    """
+
+    signed: bool
+    low: float
+    high: float
+    percentile: float = DISPLAY_PERCENTILE
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """Display values of ``raw`` (any shape): [0, 1], or [-1, 1] when signed; NaN stays NaN."""
+        raw = np.asarray(raw, dtype=np.float32)
+        if self.signed:
+            return np.clip(raw / max(self.high, 1e-30), -1.0, 1.0) if self.high > 0 else np.zeros_like(raw)
+        span = self.high - self.low
+        return np.clip((raw - self.low) / span, 0.0, 1.0) if span > 0 else np.zeros_like(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"signed": self.signed, "low": self.low, "high": self.high, "percentile": self.percentile}
+
+
+def display_scale(raw: np.ndarray | torch.Tensor, method: str, percentile: float = DISPLAY_PERCENTILE) -> DisplayScale:
+    """The shared display scale of a set of raw maps (all the clips of a video, say).
+
+    Why percentiles, not min-max per clip: min-max stretches a clip with no evidence to full colour,
+    and one outlier token dims every other frame.  Signed methods keep 0 in the middle.
+    """
+    values = raw.detach().float().cpu().numpy() if isinstance(raw, torch.Tensor) else np.asarray(raw, np.float64)
+    values = values[np.isfinite(values)].astype(np.float64)
+    if values.size == 0:
+        return DisplayScale(False, 0.0, 0.0, percentile)
+    if method in SIGNED_METHODS and values.min() < 0:
+        return DisplayScale(True, -float(np.percentile(np.abs(values), percentile)),
+                            float(np.percentile(np.abs(values), percentile)), percentile)
+    values = values.clip(min=0)
+    return DisplayScale(False, float(np.percentile(values, 100.0 - percentile)),
+                        float(np.percentile(values, percentile)), percentile)
 
 
 @dataclass
@@ -64,6 +115,18 @@ class Explanation:
         lo = flat.min(dim=1).values.view(-1, 1, 1, 1)
         hi = flat.max(dim=1).values.view(-1, 1, 1, 1)
         return (s - lo) / (hi - lo).clamp_min(1e-12)
+
+    def display_scale(self, percentile: float = DISPLAY_PERCENTILE) -> DisplayScale:
+        """The robust scale shared by every clip and frame of this explanation (``display_scale``)."""
+        return display_scale(self.spatial, self.method, percentile)
+
+    def display_spatial(self, scale: DisplayScale | None = None) -> np.ndarray:
+        """(B, T, h, w) maps on the display scale: [0, 1], or [-1, 1] for signed methods (docs/display.md).
+
+        ``spatial`` keeps the raw values; ``scale`` (default: this explanation's own) lets several
+        explanations of one video share a scale.
+        """
+        return (scale or self.display_scale()).apply(self.spatial.detach().float().cpu().numpy())
 
     def select(self, index: int) -> Explanation:
         """The explanation of one clip of the batch, still batched (B = 1)."""

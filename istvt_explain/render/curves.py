@@ -71,8 +71,9 @@ class TimelinePanel:
         self.layout = layout = PanelLayout.for_frame(width, frame_height)
         self.num_frames = n = len(probability)
         self.probability = np.asarray(probability, dtype=np.float64)
-        imp = np.nan_to_num(np.asarray(importance, dtype=np.float64), nan=0.0).clip(min=0)
-        self.importance = imp / imp.max() if imp.size and imp.max() > 0 else imp
+        self.raw_importance = np.asarray(importance, dtype=np.float64)  # printed: the JSON's "importance"
+        imp = np.nan_to_num(self.raw_importance, nan=0.0).clip(min=0)
+        self.importance = imp / imp.max() if imp.size and imp.max() > 0 else imp  # bar heights only
         panel = np.empty((layout.height, width, 3), np.uint8)
         panel[:] = BACKGROUND
         bottom = layout.plot_bottom
@@ -101,8 +102,11 @@ class TimelinePanel:
             cv2.polylines(panel, [pts.reshape(-1, 1, 2)], False, PROBABILITY_COLOR, thick, lineType=cv2.LINE_AA)
         self._small = s = layout.text_scale * 0.8
         self._bottom_y = layout.height - max(4, layout.line_height // 3)
-        widest = self._detail(n - 1, 0.99, 0.99)
+        widest = self._detail(n - 1, 0.99, 9.99)
         detail_w = cv2.getTextSize(widest, FONT, s, 1)[0][0]
+        while detail_w > layout.right - layout.left and s > 0.2:  # a narrow video: smaller, never cut off
+            self._small = s = s * 0.9
+            detail_w = cv2.getTextSize(widest, FONT, s, 1)[0][0]
         legend = [("p(fake)", PROBABILITY_COLOR), ("importance", IMPORTANCE_COLOR)]
         widths = [cv2.getTextSize(text, FONT, s, 1)[0][0] for text, _ in legend]
         gap = int(12 * s / 0.5)
@@ -128,6 +132,6 @@ class TimelinePanel:
         put_text(panel, headline, (layout.left, layout.line_height - 4), layout.text_scale, headline_color,
                  thickness=max(1, int(round(layout.text_scale * 2))))
         p = self.probability[index] if 0 <= index < self.num_frames else np.nan
-        imp = self.importance[index] if 0 <= index < self.num_frames else np.nan
+        imp = self.raw_importance[index] if 0 <= index < self.num_frames else np.nan
         put_text(panel, self._detail(index, p, imp), (layout.left, self._bottom_y), self._small)
         return panel

@@ -30,10 +30,34 @@ FAKE_PROBABILITY_DEFINITION = ("mean of the clip scores (the usual video-level p
 FRAME_NUMBERING = "0-based"
 
 
+IMPORTANCE_DEFINITION = ("frames[].importance: the frame's share of its clip's temporal relevance times the "
+                         "clip length (1 = an average frame), mean over the clips holding it; the video's strip "
+                         "prints the same number ('imp.'). clips[].temporal_importance: the method's raw values")
+SUSPICION_DEFINITION = "fake_probability x importance / the video's top importance (the order of suspicious_frames)"
+DISPLAY_DEFINITION = ("the heatmaps (video, --maps) show raw spatial values on this scale: unsigned: "
+                      "clip((raw - low) / (high - low), 0, 1); signed: clip(raw / high, -1, 1); low and high are "
+                      "robust percentiles over the whole video (docs/display.md)")
+
+
 def _num(value: float, digits: int = 6) -> float | None:
-    """JSON-safe float: NaN becomes null, values are rounded so reports stay readable."""
+    """JSON-safe float with ``digits`` significant digits: NaN becomes null, and a value of 2e-9 stays
+    2e-9 (fixed decimals would print it as 0.0: relevance values span ten orders of magnitude)."""
     value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else round(value, digits)
+    return None if math.isnan(value) or math.isinf(value) else float(f"{value:.{digits}g}")
+
+
+def _fixed(value: float, decimals: int) -> float | None:
+    """JSON-safe float rounded to ``decimals`` places: pixel coordinates and seconds."""
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else round(value, decimals)
+
+
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    """Raw min / max / mean of one clip's spatial maps, so that methods' scales can be compared."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return {"min": None, "max": None, "mean": None}
+    return {"min": _num(values.min()), "max": _num(values.max()), "mean": _num(values.mean())}
 
 
 def _ranges(indices: list[int]) -> list[list[int]]:
@@ -55,6 +79,8 @@ def build_report(analysis: VideoAnalysis, weights: dict[str, Any] | None = None,
     clip_prob = a.clip_probability
     clip_logit = exp.logits.detach().cpu().numpy().astype(np.float64)
     clip_temporal = exp.temporal.detach().cpu().numpy().astype(np.float64)
+    clip_spatial = exp.spatial.detach().float().cpu().numpy().astype(np.float64)
+    display = a.display.to_dict() if a.display is not None else None
     suspicion = a.suspicion()
     skipped = a.skipped_frames
     frames = []
@@ -62,9 +88,9 @@ def build_report(analysis: VideoAnalysis, weights: dict[str, Any] | None = None,
         box = a.boxes[i]
         frames.append({
             "index": i,
-            "time": _num(i / a.fps if a.fps else 0.0, 4),
+            "time": _fixed(i / a.fps if a.fps else 0.0, 4),
             "face": bool(a.face_frames[i]),
-            "box": None if np.isnan(box).any() else [_num(v, 2) for v in box],
+            "box": None if np.isnan(box).any() else [_fixed(v, 2) for v in box],
             "fake_probability": _num(a.frame_probability[i]),
             "importance": _num(a.frame_importance[i]),
             "suspicion": _num(suspicion[i]) if a.processed[i] else None,
@@ -76,13 +102,14 @@ def build_report(analysis: VideoAnalysis, weights: dict[str, Any] | None = None,
         "fake_probability": _num(clip_prob[c]),
         "logit": _num(clip_logit[c] if clip_logit.ndim == 1 else clip_logit[c].max()),
         "temporal_importance": [_num(v) for v in clip_temporal[c]],
+        "spatial_raw": _stats(clip_spatial[c]),
     } for c in range(len(a.frame_indices))]
     no_face = [i for i in skipped if not a.face_frames[i]]
     segments = [{k: _num(v) if isinstance(v, float) else v for k, v in s.to_dict().items()} for s in a.segments]
     return {
         "format": REPORT_FORMAT,
         "tool": {"name": "istvt-explain", "version": __version__},
-        "input": {"path": str(a.video_path), "frames": a.num_frames, "fps": _num(a.fps, 4),
+        "input": {"path": str(a.video_path), "frames": a.num_frames, "fps": _num(a.fps, 6),
                   "width": a.width, "height": a.height},
         "verdict": a.verdict,
         "segments": segments,
@@ -95,6 +122,10 @@ def build_report(analysis: VideoAnalysis, weights: dict[str, Any] | None = None,
                             "clip_frames": int(a.frame_indices.shape[1]) if a.frame_indices.ndim == 2 else None},
         "frame_numbering": FRAME_NUMBERING,
         "method": {"name": a.method, "settings": _jsonable(exp.settings)},
+        "display": None if display is None else {k: _num(v) if isinstance(v, float) else v for k, v in display.items()}
+        | {"definition": DISPLAY_DEFINITION},
+        "importance_definition": IMPORTANCE_DEFINITION,
+        "suspicion_definition": SUSPICION_DEFINITION,
         "weights": weights or {},
         "clips": clips,
         "frames": frames,
@@ -132,7 +163,8 @@ def write_report(report: dict[str, Any], path: str | Path) -> None:
 def write_maps(analysis: VideoAnalysis, path: str | Path) -> None:
     """The ``--maps`` file: every frame's heatmap at full frame size (float16, 0 where no face).
 
-    An ``.npz`` archive (``np.load`` reads it) with ``maps`` (F, H, W) float16 in [0, 1];
+    An ``.npz`` archive (``np.load`` reads it) with ``maps`` (F, H, W) float16 on the display scale
+    ([0, 1], or [-1, 1] when ``display_signed``; ``display_low`` / ``display_high`` map them back to raw);
     ``boxes`` (F, 4); ``face_frames`` and ``processed`` (F,) bool; ``fake_probability`` and
     ``importance`` (F,) float32 (NaN where skipped); ``fps``; ``method``.  The maps are streamed
     frame by frame into the compressed archive: a long video never needs (F, H, W) in memory.
@@ -143,6 +175,9 @@ def write_maps(analysis: VideoAnalysis, path: str | Path) -> None:
         "fake_probability": a.frame_probability.astype(np.float32),
         "importance": a.frame_importance.astype(np.float32), "fps": np.float64(a.fps), "method": np.str_(a.method),
     }
+    if a.display is not None:
+        small |= {"display_signed": np.bool_(a.display.signed), "display_low": np.float64(a.display.low),
+                  "display_high": np.float64(a.display.high)}
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
         with zf.open("maps.npy", "w", force_zip64=True) as fh:
             header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f2")), "fortran_order": False,

@@ -22,7 +22,7 @@ from ..data.video import VideoReader, VideoWriter
 from ..pipeline import StageTimer, VideoAnalysis
 from ..segments import Segment, segment_at
 from .curves import FONT, TimelinePanel
-from .overlay import FAKE_COLOR, REAL_COLOR, OverlayStyle, overlay_frame
+from .overlay import FAKE_COLOR, REAL_COLOR, OverlayStyle, draw_colorbar, overlay_frame
 
 DISPLAY_FIRST_FRAME = 0
 """The video counts frames from 0 (the strip's "frame 0/47"), as the report does; the banner follows it."""
@@ -136,11 +136,18 @@ class FrameComposer:
             if index < face.num_frames:  # frames past what was analysed (should not happen): shown as they are
                 top = overlay_frame(top, face.frame_maps[index], face.boxes[index], face.frame_probability[index],
                                     self.style, face.threshold,
-                                    label=f"#{face.track_index}" if self.others else None)
+                                    label=f"#{face.track_index}" if self.others else None, signed=_signed(face))
+        if self.style.colorbar:
+            top = draw_colorbar(top if top is not frame else frame.copy(), self.style, _signed(a), a.method)
         out = np.empty((self.size[1], self.size[0], 3), np.uint8)
         out[:a.height] = top
         out[a.height:] = self.panel.draw(index, self.headline(index), self.headline_color)
         return out
+
+
+def _signed(analysis: VideoAnalysis) -> bool:
+    """Whether the analysis' maps are signed (drawn on a diverging colour map centred on 0)."""
+    return bool(analysis.display is not None and analysis.display.signed)
 
 
 def render_video(analysis: VideoAnalysis, out_path: str | Path, style: OverlayStyle | None = None,

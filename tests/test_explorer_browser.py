@@ -1,0 +1,153 @@
+"""The explorer in a real browser: JupyterLab serves notebooks/02_explorer.ipynb, headless Chromium runs it.
+
+Why a browser: the widget callbacks are tested as plain functions (test_analysis_explorer.py), but
+only a browser shows that the widgets render, talk to the kernel and redraw the picture.  The test
+runs the notebook from the Run menu, moves the clip, frame and method widgets, checks that the
+picture changes each time and that no error output appears, and saves screenshots
+(``ISTVT_TEST_ARTEFACTS``, default: the test's temporary folder).
+
+Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package.  Without them the
+test is skipped with the reason, except under CI (``CI`` set), where it fails with one line: there it
+must never pass silently.  Select it with ``pytest -k browser``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from analysis_support import small_weights
+
+NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "02_explorer.ipynb"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+def _missing() -> str | None:
+    """Why the browser test cannot run here (None: it can)."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install selenium)"
+    if not CHROMIUM or not DRIVER:
+        return "no chromium / chromedriver on PATH (apt-get install chromium chromium-driver)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server on a free local port, serving a copy of the explorer notebook without outputs."""
+    reason = _missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test cannot run: {reason}", pytrace=False)
+        pytest.skip(f"browser test: {reason}")
+    weights = small_weights(tmp_path / "small.safetensors")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, tmp_path / NOTEBOOK.name)
+    port, token = _free_port(), "istvt-browser-test"
+    env = dict(os.environ, ISTVT_NOTEBOOK_WEIGHTS=str(weights), ISTVT_NOTEBOOK_LEVEL="smoke",
+               JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("JupyterLab did not start: " + (tmp_path / "server.log").read_text()[-500:]) from None
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={token}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_explorer_in_a_real_browser(lab, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    shots = Path(os.environ.get("ISTVT_TEST_ARTEFACTS") or tmp_path) / "explorer_browser"
+    shots.mkdir(parents=True, exist_ok=True)
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1400,1100"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    wait = WebDriverWait(driver, 150, poll_frequency=0.5)
+    try:
+        driver.get(lab)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"))
+        wait.until(lambda d: d.find_elements(By.XPATH, "//*[contains(@class, 'jp-Notebook-ExecutionIndicator')]"
+                                                       "[@data-status='idle']"))
+        driver.find_element(By.XPATH, "//li[contains(@class, 'lm-MenuBar-item')]"
+                                      "//*[normalize-space(text())='Run']").click()
+        wait.until(lambda d: d.find_elements(By.XPATH, "//li[contains(@class, 'lm-Menu-item')]"
+                                                       "//*[normalize-space(text())='Run All Cells']"))[0].click()
+        image = wait.until(lambda d: _displayed(d, ".widget-image"))
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".jp-Cell .jp-InputArea-prompt"))
+                   and all("[*]" not in p.text for p in d.find_elements(By.CSS_SELECTOR, ".jp-InputArea-prompt")))
+        driver.save_screenshot(str(shots / "0_ran.png"))
+
+        def changes(step: str, act) -> None:
+            before_src, before_png = image.get_attribute("src"), image.screenshot_as_png
+            act()
+            wait.until(lambda d: image.get_attribute("src") != before_src)
+            time.sleep(0.3)  # the new picture decoded
+            driver.save_screenshot(str(shots / f"{step}.png"))
+            assert image.screenshot_as_png != before_png, f"{step}: the picture did not change"
+
+        selects = driver.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")
+        assert len(selects) == 2, "the clip and method menus are not shown"
+        handle = driver.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")[0]  # the frame slider
+        changes("1_clip", lambda: Select(selects[0]).select_by_index(1))
+        changes("2_frame", lambda: (handle.click(), handle.send_keys(Keys.ARROW_LEFT)))  # it sits at the last frame
+        changes("3_method", lambda: Select(selects[1]).select_by_index(1))
+        text = driver.find_element(By.CSS_SELECTOR, ".jp-Notebook").text
+        errors = driver.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.error']")
+        assert not errors and "Traceback" not in text, f"an error output appeared: {text[-800:]}"
+    finally:
+        driver.save_screenshot(str(shots / "9_last.png"))
+        driver.quit()
+
+
+def _displayed(driver, selector: str):
+    """The first visible element matching ``selector``, or False (for ``WebDriverWait.until``)."""
+    from selenium.webdriver.common.by import By
+
+    found = [e for e in driver.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()]
+    return found[0] if found else False
