@@ -1,4 +1,4 @@
-"""Write the four notebooks from the cells below, and run them: `python notebooks/build_notebooks.py --execute`.
+"""Write the notebooks from the cells below, and run them: `python notebooks/build_notebooks.py --execute`.
 
 The notebooks are data: keeping their source here makes them reviewable as code.  They are committed
 executed (``--execute``: demo weights, the ``smoke`` level, small inline figures), so that they read
@@ -206,11 +206,100 @@ for name in FIGURE_NAMES:
     ]
 
 
+def your_own_method() -> list:
+    return [
+        new_markdown_cell("# Bring your own explanation method\n\nA method is a class with a `name` and one "
+                          "method, `maps(clips, target)`, that returns a spatial map per frame and an importance "
+                          "per frame. Registered with `@ie.register_method`, it works everywhere the built-ins "
+                          "do: `ie.explain`, `ie.judge_explanations`, and the command line. Here are two: one "
+                          "that reads the model (gradient times input) and one that reads only the input "
+                          "(frame differences, which look plausible on a video but ignore the model). The judge "
+                          "should tell them apart (`docs/judging.md`)."),
+        new_code_cell(SETUP),
+        new_code_cell('''\
+import torch.nn.functional as F
+
+
+@ie.register_method
+class GradientTimesInput(ie.Attribution):
+    """d(target score)/d(pixel) x pixel, summed over colour and averaged over each token's pixels."""
+
+    name = "gradient-x-input"
+    label = "Gradient x input"
+
+    def maps(self, clips, target):
+        x = clips.clone().requires_grad_(True)
+        logits = self.model(x).reshape(-1)
+        score = torch.where(target == 1, logits, -logits).sum()  # one fake logit: "real" is its negation
+        (grad,) = torch.autograd.grad(score, x)
+        pixels = (grad * x).sum(dim=2)  # (B, T, H, W)
+        b, t, h, w = pixels.shape
+        spatial = F.adaptive_avg_pool2d(pixels.reshape(b * t, 1, h, w), self.model.config.grid)
+        spatial = spatial.reshape(b, t, *spatial.shape[-2:])
+        return spatial, spatial.flatten(2).sum(-1)
+
+
+@ie.register_method
+class FrameDifference(ie.Attribution):
+    """How much each token changed since the previous frame: motion, not the model's evidence."""
+
+    name = "frame-difference"
+    label = "Frame difference (input only)"
+
+    def maps(self, clips, target):
+        change = (clips - clips.roll(1, dims=1)).abs().mean(dim=2)
+        change[:, 0] = change[:, 1]  # the first frame has no predecessor
+        b, t, h, w = change.shape
+        spatial = F.adaptive_avg_pool2d(change.reshape(b * t, 1, h, w), self.model.config.grid)
+        spatial = spatial.reshape(b, t, *spatial.shape[-2:])
+        return spatial, spatial.flatten(2).sum(-1)
+
+
+print([m for m in ie.available_methods() if m in ("gradient-x-input", "frame-difference")])'''),
+        new_markdown_cell("## Explain with it, as with any built-in"),
+        new_code_cell('''\
+from istvt_explain.evaluate.explanation_data import heldout_judging_set
+
+COUNT = {"smoke": 4, "quick": 16, "paper": 48}[LEVEL]
+data = heldout_judging_set(COUNT, c.frames, c.image_size, seed=0)  # real and self-blended, people never trained on
+exp = ie.explain(model, data.clips[1:2], method="gradient-x-input")
+print("spatial", tuple(exp.spatial.shape), "temporal", tuple(exp.temporal.shape),
+      "p(fake)", round(float(exp.fake_probability[0]), 3))'''),
+        new_markdown_cell("## Judge it against a built-in\n\nFive tests, each a verdict from 95 % bootstrap "
+                          "intervals. `n/a` means the test cannot judge on these clips (for example too few "
+                          "clips, or a model that reacts alike to every removal); `res.notes` says why. "
+                          "With the `smoke` level the clips are few and most intervals are wide: run it "
+                          "with `ISTVT_NOTEBOOK_LEVEL=paper` for a real comparison."),
+        new_code_cell('''\
+import pandas as pd
+
+from istvt_explain.evaluate.judging import JudgingSettings
+from istvt_explain.evaluate.judging_report import gains_figure
+
+res = ie.judge_explanations(model, data.clips, data.masks, methods=["relevance", "gradient-x-input", "frame-difference"],
+                            settings=JudgingSettings(steps=2 if LEVEL == "smoke" else 4, sanity_clips=2))
+display(pd.DataFrame(res.verdicts).T)
+for note in res.notes:
+    print("note:", note)'''),
+        new_code_cell('''\
+pd.DataFrame([{"method": m, "sanity |Spearman| (all randomised)": round(res.sanity[m].final.spearman, 3),
+               "sanity SSIM": round(res.sanity[m].final.ssim, 3)} for m in res.sanity])'''),
+        new_code_cell("display(gains_figure(res))"),
+        new_markdown_cell("## On the command line\n\nPut the class in a file, say `my_method.py`, and name it "
+                          "in `ISTVT_EXPLAIN_METHODS`:\n\n```\nISTVT_EXPLAIN_METHODS=./my_method.py "
+                          "istvt-explain video.mp4 --method gradient-x-input --out heat.mp4\n"
+                          "ISTVT_EXPLAIN_METHODS=./my_method.py istvt-explain evaluate-explanations --demo "
+                          "--methods relevance gradient-x-input\n```\n\nAn installed package can declare it "
+                          "in the entry-point group `istvt_explain.methods` instead."),
+    ]
+
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": quickstart,
     "02_explorer.ipynb": explorer,
     "03_hard_samples.ipynb": hard_samples,
     "04_paper_figures.ipynb": paper_figures,
+    "05_your_own_method.ipynb": your_own_method,
 }
 
 
