@@ -114,10 +114,7 @@ def test_explorer_in_a_real_browser(lab, tmp_path):
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"))
         wait.until(lambda d: d.find_elements(By.XPATH, "//*[contains(@class, 'jp-Notebook-ExecutionIndicator')]"
                                                        "[@data-status='idle']"))
-        driver.find_element(By.XPATH, "//li[contains(@class, 'lm-MenuBar-item')]"
-                                      "//*[normalize-space(text())='Run']").click()
-        wait.until(lambda d: d.find_elements(By.XPATH, "//li[contains(@class, 'lm-Menu-item')]"
-                                                       "//*[normalize-space(text())='Run All Cells']"))[0].click()
+        _run_all_cells(driver)
         image = wait.until(lambda d: _displayed(d, ".widget-image"))
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".jp-Cell .jp-InputArea-prompt"))
                    and all("[*]" not in p.text for p in d.find_elements(By.CSS_SELECTOR, ".jp-InputArea-prompt")))
@@ -143,6 +140,30 @@ def test_explorer_in_a_real_browser(lab, tmp_path):
     finally:
         driver.save_screenshot(str(shots / "9_last.png"))
         driver.quit()
+
+
+def _run_all_cells(driver, attempts: int = 4) -> None:
+    """Run > Run All Cells, again until a cell has started: on a loaded machine the first click can
+    land before the kernel is connected, and then nothing runs."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def started(d) -> bool:
+        return any(p.text.strip() not in ("", "[ ]:") for p in d.find_elements(By.CSS_SELECTOR, ".jp-InputArea-prompt"))
+
+    for _ in range(attempts):
+        driver.find_element(By.XPATH, "//li[contains(@class, 'lm-MenuBar-item')]"
+                                      "//*[normalize-space(text())='Run']").click()
+        WebDriverWait(driver, 30, poll_frequency=0.5).until(
+            lambda d: d.find_elements(By.XPATH, "//li[contains(@class, 'lm-Menu-item')]"
+                                                "//*[normalize-space(text())='Run All Cells']"))[0].click()
+        try:
+            WebDriverWait(driver, 30, poll_frequency=0.5).until(started)
+            return
+        except TimeoutException:
+            continue
+    raise AssertionError("Run All Cells never started a cell")
 
 
 def _displayed(driver, selector: str):
