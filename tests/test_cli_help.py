@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import subprocess
+import sys
 
 import pytest
 
@@ -67,3 +69,28 @@ def test_copies_match_the_library() -> None:
     assert explain_video.DEFAULT_DETECT_EVERY == PipelineOptions().detect_every == 3
     assert (explain_video.DEFAULT_MIN_CLIPS, explain_video.DEFAULT_MAX_GAP) == (segments.DEFAULT_MIN_CLIPS,
                                                                                 segments.DEFAULT_MAX_GAP)
+
+
+def test_choice_copies_match_the_library() -> None:
+    from istvt_explain.analysis.perturbations import available_perturbations
+    from istvt_explain.cli import choices
+    from istvt_explain.data import faces
+    from istvt_explain.data.datasets import READERS
+    from istvt_explain.data.datasets.ffpp import COMPRESSIONS, MANIPULATIONS
+    from istvt_explain.models import available_presets
+
+    assert list(choices.PRESETS) == available_presets()
+    assert list(choices.DATASETS) == sorted(READERS)
+    assert choices.FFPP_COMPRESSIONS == tuple(COMPRESSIONS) and choices.FFPP_MANIPULATIONS == tuple(MANIPULATIONS)
+    assert list(choices.PERTURBATIONS) == list(available_perturbations())
+    assert choices.CROP_MARGIN == faces.CROP_MARGIN
+
+
+@pytest.mark.parametrize("command", ["model-info", "preprocess", "evaluate-explanations", "sensitivity", "train",
+                                     "evaluate", "calibrate", "figures", "hard-samples", "scan"])
+def test_every_command_help_imports_no_torch(command: str) -> None:
+    code = (f"import sys\nfrom istvt_explain.cli import main\ntry:\n    main([{command!r}, '--help'])\n"
+            "except SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False", f"{command} --help imported torch"

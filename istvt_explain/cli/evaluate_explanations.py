@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
+from .choices import PRESETS
 
 HELP = "judge explanation methods (sanity, deletion, insertion, temporal, pointing) with pass/fail verdicts"
 # The Captum baselines cost tens of forward passes per clip: judged on a stated subset by default.
@@ -14,11 +15,9 @@ BASELINE_CLIPS = {"integrated_gradients": 24, "occlusion": 24, "saliency": 48, "
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..models import available_presets
-
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--weights", help="an istvt-explain checkpoint (.safetensors) to judge")
-    source.add_argument("--preset", choices=available_presets(),
+    source.add_argument("--preset", choices=PRESETS,
                         help="a preset with random weights (a smoke run; maps of an untrained model)")
     source.add_argument("--demo", action="store_true", help="the bundled demo weights (default)")
     parser.add_argument("--methods", nargs="+", metavar="METHOD",

@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-
-from ..models import available_presets, create_model
+from .choices import PRESETS
 
 HELP = "build a model preset, print its size and classify a generated clip (a smoke test)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="tiny", choices=available_presets())
+    parser.add_argument("--preset", default="tiny", choices=PRESETS)
     parser.add_argument("--weights", help="an istvt-explain checkpoint (.safetensors) to load")
     parser.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..models import create_model
+
     model = create_model(args.preset, weights=args.weights)
     c = model.config
     gen = torch.Generator().manual_seed(args.seed)

@@ -5,13 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data.cache import CacheSettings, open_cache
-from ..data.datasets import READERS, read_dataset
-from ..data.datasets.ffpp import COMPRESSIONS, MANIPULATIONS
-from ..data.faces import CROP_MARGIN
-from ..data.preprocess import preprocess
 from ..errors import InputError
-from ..models import available_presets, preset_config
+from .choices import CROP_MARGIN, DATASETS, FFPP_COMPRESSIONS, FFPP_MANIPULATIONS, PRESETS
 
 HELP = """extract and cache the face crops of a data set for training and evaluation
 
@@ -25,9 +20,9 @@ Exit status: 0 all videos cached, 1 some failed (the others are cached), 2 bad i
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("root", type=Path, help="the data set folder")
-    parser.add_argument("--dataset", required=True, choices=sorted(READERS), help="the layout of ROOT")
+    parser.add_argument("--dataset", required=True, choices=DATASETS, help="the layout of ROOT")
     parser.add_argument("--out", type=Path, required=True, help="the cache folder (created; reused to resume)")
-    parser.add_argument("--preset", default="paper", choices=available_presets(),
+    parser.add_argument("--preset", default="paper", choices=PRESETS,
                         help="crop size and clip length from this model preset (default: paper, 300 px)")
     parser.add_argument("--image-size", type=int, help="crop size in pixels (overrides the preset)")
     parser.add_argument("--frames", type=int, help="frames per clip (overrides the preset)")
@@ -39,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run the detector on every K-th frame, track in between (default 1)")
     parser.add_argument("--max-frames", type=int, help="use only the first N frames of each video")
     parser.add_argument("--margin", type=float, default=CROP_MARGIN, help="crop side / face box side")
-    parser.add_argument("--compression", default="c23", choices=COMPRESSIONS, help="FaceForensics++ quality")
-    parser.add_argument("--manipulations", nargs="+", choices=MANIPULATIONS, metavar="M",
+    parser.add_argument("--compression", default="c23", choices=FFPP_COMPRESSIONS, help="FaceForensics++ quality")
+    parser.add_argument("--manipulations", nargs="+", choices=FFPP_MANIPULATIONS, metavar="M",
                         help="FaceForensics++ methods to include (default: all present)")
     parser.add_argument("--splits-dir", type=Path, help="FaceForensics++ folder of train/val/test.json")
     parser.add_argument("--split", nargs="+", help="process only these splits (e.g. train val)")
@@ -61,6 +56,11 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.cache import CacheSettings, open_cache
+    from ..data.datasets import read_dataset
+    from ..data.preprocess import preprocess
+    from ..models import preset_config
+
     _check(args)
     config = preset_config(args.preset)
     settings = CacheSettings(image_size=args.image_size or config.image_size, frames=args.frames or config.frames,

@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from .choices import PERTURBATIONS
+
 HELP = "perturb clips (JPEG, blur, noise, scale, brightness, contrast, frame drops/shuffles); CSV and curves"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..analysis.perturbations import available_perturbations
-
     parser.add_argument("--out", default="sensitivity", help="folder for sensitivity.csv, summary CSV and figure")
     parser.add_argument("--weights", help="an istvt-explain checkpoint (default: the bundled demo weights)")
     parser.add_argument("--device", help="torch device, e.g. cuda (default: cpu)")
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--clips", type=int, default=4, help="clips studied, half real and half fake (default 4)")
     parser.add_argument("--method", default="relevance", help="explanation method whose stability is measured")
-    parser.add_argument("--perturbations", nargs="+", choices=available_perturbations(), help="default: all")
+    parser.add_argument("--perturbations", nargs="+", choices=PERTURBATIONS, help="default: all")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=4)
 
