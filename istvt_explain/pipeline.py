@@ -188,6 +188,24 @@ class VideoAnalysis:
     def skipped_frames(self) -> list[int]:
         return np.flatnonzero(~self.processed).tolist()
 
+    def skip_reasons(self) -> dict[int, str]:
+        """Why each skipped frame has no score: ``no_face`` (no face of the explained track there),
+        ``face_too_briefly`` (its face run is shorter than one clip) or ``between_clips`` (the face run
+        is long enough, but clips start so far apart, ``--stride`` above the clip length, that none
+        reaches the frame)."""
+        frames = self.frame_indices.shape[1] if self.frame_indices.ndim == 2 and self.frame_indices.size else 1
+        run_id = np.cumsum(np.concatenate([[1], np.diff(self.face_frames.astype(np.int8)) != 0]))
+        run_length = np.bincount(run_id)
+        reasons = {}
+        for f in self.skipped_frames:
+            if not self.face_frames[f]:
+                reasons[f] = "no_face"
+            elif run_length[run_id[f]] < frames:
+                reasons[f] = "face_too_briefly"
+            else:
+                reasons[f] = "between_clips"
+        return reasons
+
     def suspicion(self) -> np.ndarray:
         """(F,) fake probability weighted by relative importance in [0, 1]; 0 where skipped."""
         imp = np.nan_to_num(self.frame_importance, nan=0.0)

@@ -105,3 +105,17 @@ def test_every_face_is_analysed_with_one_detection_pass(model, two_face_video) -
     assert lead.verdict == every.verdict()
     # the other face's box is on the right (the mirrored astronaut), the largest's on the left
     assert np.nanmean(every.analyses[1].boxes[:, 0]) > np.nanmean(every.analyses[0].boxes[:, 0])
+
+
+def test_skip_reasons_name_the_real_reason() -> None:
+    """No face, a face run shorter than a clip, or a long run that clips skip over (--stride > T)."""
+    from types import SimpleNamespace
+
+    from istvt_explain.pipeline import VideoAnalysis
+
+    face = np.array([0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], bool)  # runs: 1-2 (short), 4-13 (long)
+    clips = np.array([[4, 5, 6, 7], [10, 11, 12, 13]])  # stride 6 > 4 frames: 8 and 9 fall between
+    skipped = [0, 1, 2, 3, 8, 9]
+    fake = SimpleNamespace(frame_indices=clips, face_frames=face, skipped_frames=skipped)
+    assert VideoAnalysis.skip_reasons(fake) == {0: "no_face", 1: "face_too_briefly", 2: "face_too_briefly",
+                                                3: "no_face", 8: "between_clips", 9: "between_clips"}

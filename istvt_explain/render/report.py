@@ -104,7 +104,7 @@ def build_report(analysis: VideoAnalysis, weights: dict[str, Any] | None = None,
         "temporal_importance": [_num(v) for v in clip_temporal[c]],
         "spatial_raw": _stats(clip_spatial[c]),
     } for c in range(len(a.frame_indices))]
-    no_face = [i for i in skipped if not a.face_frames[i]]
+    why = list(a.skip_reasons().values())
     segments = [{k: _num(v) if isinstance(v, float) else v for k, v in s.to_dict().items()} for s in a.segments]
     return {
         "format": REPORT_FORMAT,
@@ -133,7 +133,7 @@ def build_report(analysis: VideoAnalysis, weights: dict[str, Any] | None = None,
         "processed_frames": int(a.processed.sum()),
         "skipped_frames": skipped,
         "skipped_ranges": _ranges(skipped),
-        "skipped_reasons": {"no_face": len(no_face), "face_too_briefly": len(skipped) - len(no_face)},
+        "skipped_reasons": {r: why.count(r) for r in ("no_face", "face_too_briefly", "between_clips")},
         "held_frames": np.flatnonzero(a.held_frames).tolist() if a.held_frames.size else [],
         "timings_s": {k: round(v, 4) for k, v in a.timings.items()},
         "outputs": outputs or {},
