@@ -77,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=args.clips, desc="held-out clips", unit="clip") as bar:
         data = heldout_judging_set(args.clips, c.frames, c.image_size, seed=args.seed,
                                    progress=lambda done, total: bar.update(done - bar.n))
-    subsets = {m: n for m, n in BASELINE_CLIPS.items()} if args.baseline_clips is None else \
-        dict.fromkeys(BASELINE_CLIPS, args.baseline_clips)
+    subsets = dict(BASELINE_CLIPS) if args.baseline_clips is None else dict.fromkeys(BASELINE_CLIPS, args.baseline_clips)
     settings = JudgingSettings(steps=args.steps, top_k=args.top_k, seed=args.seed, sanity=not args.no_sanity,
                                sanity_clips=args.sanity_clips, method_clips=subsets)
     result = judge_explanations(model, data.clips, data.masks, methods, settings=settings,

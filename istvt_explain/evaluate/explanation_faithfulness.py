@@ -54,14 +54,10 @@ def target_probability(model: nn.Module, clips: torch.Tensor, index: torch.Tenso
 
 def blurred(clip: torch.Tensor) -> torch.Tensor:
     """(T, 3, H, W) -> the same clip under a Gaussian blur of sigma ``BLUR_SIGMA_FRACTION`` of the side."""
-    sigma = max(clip.shape[-1] * BLUR_SIGMA_FRACTION, 0.5)
-    size = int(2 * round(3 * sigma) + 1)
-    return _gaussian_blur(clip, size, sigma)
-
-
-def _gaussian_blur(clip: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
     from torchvision.transforms.functional import gaussian_blur
 
+    sigma = max(clip.shape[-1] * BLUR_SIGMA_FRACTION, 0.5)
+    size = int(2 * round(3 * sigma) + 1)
     return gaussian_blur(clip, [size, size], [sigma, sigma])
 
 
