@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import platform
 import statistics
 import time
@@ -27,8 +28,14 @@ import torch
 
 import istvt_explain as ie
 from istvt_explain.explain import explain
-from istvt_explain.explain._reference import dense_row
+from istvt_explain.explain._reference import dense_row, two_pass_lrp_row
 from istvt_explain.explain.propagation import class_start, propagate_row
+
+METHODS: dict[str, dict] = {  # explain() options per timed entry
+    "rollout": {"method": "rollout"}, "relevance": {"method": "relevance"}, "lrp": {"method": "lrp"},
+    "lrp-epsilon": {"method": "lrp", "linear_rule": "epsilon"}, "lrp-two-pass": {},
+    "integrated_gradients": {"method": "integrated_gradients"},
+}
 
 
 def _once(fn: Callable[[], object]) -> float:
@@ -94,6 +101,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ig-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+                        help="what to time (lrp-two-pass: LRP the way it ran before, two forwards over the blocks)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -110,15 +119,18 @@ def main() -> None:
     results: dict[str, object] = {
         "preset": c.name, "config": c.to_dict(), "batch": 1, "threads": args.threads, "repeats": args.repeats,
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-        "note": ("CPU shared with other jobs (load average about 8 on 2 cores during the run): each method is "
-                 "timed interleaved with a forward; times are the best of the repeats"),
+        "load_average_before": os.getloadavg()[0],
     }
-    methods = {"rollout": {}, "relevance": {}, "lrp": {},
-               "integrated_gradients": {"n_steps": args.ig_steps, "internal_batch_size": 10}}
+    methods = {name: METHODS[name] for name in args.methods}
     timings: dict[str, dict[str, float]] = {}
     for name, options in methods.items():
         repeats = 1 if name == "integrated_gradients" else args.repeats
-        run = functools.partial(explain, model, clips, method=name, **options)
+        if name == "lrp-two-pass":
+            run = functools.partial(two_pass_lrp_row, model, clips)
+        elif name == "integrated_gradients":
+            run = functools.partial(explain, model, clips, method=name, n_steps=args.ig_steps, internal_batch_size=10)
+        else:
+            run = functools.partial(explain, model, clips, **options)
         if repeats == 1:  # too slow to repeat: one call, between two forwards
             base = timed(forward, args.repeats)
             method_s = _once(run)
@@ -131,6 +143,10 @@ def main() -> None:
         print(f"{name:22s} {method_s:8.3f} s   forward {base:6.3f} s   ratio {method_s / base:6.2f} "
               f"(median of pairs {median_ratio:.2f})", flush=True)
     results["methods"] = timings
+    results["load_average_after"] = os.getloadavg()[0]
+    results["note"] = (f"load average {results['load_average_before']:.1f} before and "
+                       f"{results['load_average_after']:.1f} after, on {os.cpu_count()} cores: each method is "
+                       "timed interleaved with a forward; times are the best of the repeats")
     results["propagation_paper_grid"] = prop = bench_propagation(args.repeats)
     print(f"propagation at {prop['grid']} x {prop['blocks']} blocks: vector {prop['vector_s'] * 1000:.1f} ms, "
           f"dense {prop['dense_s']:.2f} s, speed-up {prop['speedup']:.0f}x")

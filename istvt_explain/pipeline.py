@@ -24,6 +24,7 @@ from .data.video import VideoReader
 from .errors import InputError
 from .explain import available_methods, explain
 from .explain.explanation import DisplayScale, Explanation
+from .precision import PRECISIONS
 from .segments import DEFAULT_MAX_GAP, DEFAULT_MIN_CLIPS, Segment, find_segments
 
 ProgressFn = Callable[[str, int, int], None]
@@ -53,6 +54,8 @@ class PipelineOptions:
             at what the face track offers, so a one-clip video can be fake).
         segment_max_gap: how long a stretch without fake evidence (a dip below the threshold, or
             no face) a segment may bridge, in clip lengths.
+        precision: the model's arithmetic (``istvt_explain.precision``): auto (bf16 on a GPU that
+            supports it, fp32 elsewhere), fp32, bf16 or fp16.
     """
 
     method: str = "relevance"
@@ -65,8 +68,11 @@ class PipelineOptions:
     min_face: int = 40
     segment_min_clips: int = DEFAULT_MIN_CLIPS
     segment_max_gap: int = DEFAULT_MAX_GAP
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.stride is not None and self.stride < 1:
             raise InputError(f"stride must be a positive number of frames, got {self.stride}")
         if self.detect_every < 1:
@@ -373,7 +379,7 @@ def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineO
         with timer.stage("explain"):
             batch = normalize_clip(video.crops[positions[first:first + options.batch_size]]).to(device)
             try:
-                parts.append(explain(model, batch, method=options.method))
+                parts.append(explain(model, batch, method=options.method, precision=options.precision))
             except ValueError as err:  # an unknown method or option: the user's input
                 raise InputError(str(err).splitlines()[0]) from None
         _require_finite_scores(parts[-1], video.path, first)

@@ -440,7 +440,7 @@ def _explain_together(group: list[tuple[Path, Any, float]], model, options) -> t
         for first in range(0, len(crops), options.batch_size):
             chunk = crops[first:first + options.batch_size]
             batch = normalize_clip(np.stack([clips.crops[position] for clips, position in chunk])).to(device)
-            parts.append(explain(model, batch, method=options.method))
+            parts.append(explain(model, batch, method=options.method, precision=options.precision))
     except (ValueError, RuntimeError):  # each video then explains itself, and records its own error
         return [None] * len(group), [0.0] * len(group)
     seconds = time.perf_counter() - started

@@ -261,3 +261,14 @@ def test_wrong_preset_checkpoint_header(media, tmp_path: Path) -> None:
     code, _, stderr = run_cli(media["video"], "--out", tmp_path / "o.mp4", "--weights", tmp_path / "mixed.safetensors")
     assert code == 2 and len(stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_precision_bf16_reaches_the_model_and_the_report(media, tmp_path: Path) -> None:
+    code, _, err = run_cli(media["video"], "--json", tmp_path / "r.json", "--weights", media["weights"],
+                           "--method", "rollout", "--precision", "bf16")
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["method"]["settings"]["precision"] == "bf16"
+    code, _, err = run_cli(media["video"], "--json", tmp_path / "r.json", "--weights", media["weights"],
+                           "--precision", "fp8")
+    assert code == 2 and "--precision" in err and "Traceback" not in err

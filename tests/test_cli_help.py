@@ -78,7 +78,8 @@ def test_choice_copies_match_the_library() -> None:
     from istvt_explain.data.datasets import READERS
     from istvt_explain.data.datasets.ffpp import COMPRESSIONS, MANIPULATIONS
     from istvt_explain.models import available_presets
-
+    from istvt_explain.precision import PRECISIONS
+    assert choices.PRECISIONS == PRECISIONS
     assert list(choices.PRESETS) == available_presets()
     assert list(choices.DATASETS) == sorted(READERS)
     assert choices.FFPP_COMPRESSIONS == tuple(COMPRESSIONS) and choices.FFPP_MANIPULATIONS == tuple(MANIPULATIONS)

@@ -7,11 +7,16 @@ import torch
 
 import istvt_explain as ie
 from istvt_explain.explain import explain, lrp_mode
+from istvt_explain.explain._reference import two_pass_lrp_row
+from istvt_explain.explain.lrp import LRPAttribution
+from istvt_explain.models.layers import self_subtract
 from istvt_explain.models.lrp_rules import (
     IdentityRule,
+    LinearEpsilon,
     LinearZPlus,
     MatMulHalves,
     ResidualAdd,
+    RuleSignal,
     SelfSubtract,
 )
 
@@ -131,3 +136,72 @@ def test_lrp_real_is_not_negated_fake(tiny):
     fake = explain(tiny, clips, method="lrp", target="fake").extras["token_relevance"]
     real = explain(tiny, clips, method="lrp", target="real").extras["token_relevance"]
     assert not torch.allclose(fake, -real)
+
+
+# -- one forward, two backward walks: the gradient mode must be the ordinary gradient ----------------
+@pytest.mark.parametrize("rule", ["linear", "matmul", "residual", "self_subtract", "layer_norm", "softmax"])
+def test_rules_in_gradient_mode_return_the_ordinary_gradient(rule):
+    gen = torch.Generator().manual_seed(3)
+    signal = RuleSignal("gradient")
+    norm = torch.nn.LayerNorm(5)
+    with torch.no_grad():
+        norm.weight.copy_(torch.randn(5, generator=gen))
+        norm.bias.copy_(torch.randn(5, generator=gen))
+    w, b = torch.randn(4, 5, generator=gen), torch.randn(4, generator=gen)
+    cases = {  # rule (with the signal), the plain operation, input shapes
+        "linear": (lambda x: LinearZPlus.apply(x, w, b, signal), lambda x: x @ w.T + b, [(3, 5)]),
+        "matmul": (lambda a, c: MatMulHalves.apply(a, c, 0.7, signal), lambda a, c: 0.7 * a @ c, [(2, 3, 4), (2, 4, 5)]),
+        "residual": (lambda a, c: ResidualAdd.apply(a, c, signal), lambda a, c: a + c, [(2, 3, 4), (2, 3, 4)]),
+        "self_subtract": (lambda x: SelfSubtract.apply(x, signal), self_subtract, [(2, 5, 4)]),
+        "layer_norm": (lambda x: IdentityRule.apply(x, norm, signal), norm, [(3, 5)]),
+        "softmax": (lambda x: IdentityRule.apply(x, lambda s: s.softmax(-1), signal), lambda s: s.softmax(-1), [(3, 5)]),
+    }
+    with_rule, plain, shapes = cases[rule]
+    inputs = [torch.randn(*shape, generator=gen) for shape in shapes]
+    seed = torch.randn(plain(*inputs).shape, generator=gen)
+    got = rel_of(with_rule, *inputs, relevance=seed)
+    expected = rel_of(plain, *inputs, relevance=seed)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e)
+    signal.mode = "relevance"  # the same rule in relevance mode is LRP, not the gradient
+    relevance = rel_of(with_rule, *inputs, relevance=seed)
+    assert any(not torch.allclose(r, e) for r, e in zip(relevance, expected, strict=True))
+
+
+def test_lrp_one_forward_equals_the_two_pass_reference(tiny):
+    """The one-forward LRP against the obvious two passes (``_reference.two_pass_lrp_row``)."""
+    torch.manual_seed(5)
+    clips = torch.rand(2, 3, 3, 64, 64) * 2 - 1
+    reference = two_pass_lrp_row(tiny, clips)
+    result = LRPAttribution(tiny)._attribute(clips, None)
+    # The row starts as the class token's one-hot; what the blocks add is tiny for a random model
+    # (about 1e-11), so compare that part on its own scale.
+    start = torch.zeros_like(reference).flatten(1)
+    start[:, 0] = 1
+    added, expected = result.extras["class_row"] - start.view_as(reference), reference - start.view_as(reference)
+    scale = float(expected.abs().max())
+    assert scale > 0
+    torch.testing.assert_close(added / scale, expected / scale, rtol=1e-4, atol=1e-4)
+
+
+def test_linear_epsilon_closed_form_and_conservation():
+    gen = torch.Generator().manual_seed(4)
+    x, w, b = torch.randn(3, 5, generator=gen), torch.randn(4, 5, generator=gen), torch.randn(4, generator=gen)
+    r_out = torch.rand(3, 4, generator=gen)
+    (r_in,) = rel_of(lambda x: LinearEpsilon.apply(x, w, b), x, relevance=r_out)
+    contrib = torch.einsum("ij,kj->ikj", x, w)  # x_j W_kj; the bias takes no share
+    expected = torch.einsum("ikj,ik->ij", contrib, r_out / contrib.sum(-1))
+    torch.testing.assert_close(r_in, expected)
+    torch.testing.assert_close(r_in.sum(), r_out.sum())
+    torch.testing.assert_close(LinearEpsilon.apply(x, w, b), x @ w.T + b)
+
+
+def test_lrp_with_the_epsilon_rule_conserves_and_differs_from_zplus(tiny):
+    clips = torch.rand(2, 3, 3, 64, 64) * 2 - 1
+    eps = explain(tiny, clips, method="lrp", linear_rule="epsilon")
+    zplus = explain(tiny, clips, method="lrp")
+    torch.testing.assert_close(eps.extras["conservation"], torch.ones(2), rtol=0, atol=CONSERVATION_TOL)
+    assert eps.settings["linear_rule"] == "epsilon"
+    assert not torch.allclose(eps.extras["token_relevance"], zplus.extras["token_relevance"])
+    with pytest.raises(ValueError, match="linear_rule"):
+        explain(tiny, clips, method="lrp", linear_rule="alpha2beta1")

@@ -13,4 +13,5 @@ FFPP_MANIPULATIONS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "F
                       "DeepFakeDetection")  # data.datasets.ffpp.MANIPULATIONS
 PERTURBATIONS = ("jpeg", "blur", "noise", "downscale", "brightness", "contrast", "drop_frames",
                  "shuffle_frames")  # analysis.perturbations.available_perturbations()
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # precision.PRECISIONS
 CROP_MARGIN = 1.25  # data.faces.CROP_MARGIN

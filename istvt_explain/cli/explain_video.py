@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..containers import VIDEO_CONTAINERS, container_for
 from ..errors import InputError
+from .choices import PRECISIONS
 from .errors import UserError
 from .staging import StagedOutputs
 
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--weights, --preset, --method, --device, --batch-size (shared with ``scan``)."""
+    """--weights, --preset, --method, --device, --precision, --batch-size (shared with ``scan``)."""
     model = parser.add_argument_group("model")
     model.add_argument("--weights", metavar="PATH",
                        help="an istvt-explain checkpoint (.safetensors); default: the bundled demo weights")
@@ -81,6 +82,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                             "feature_ablation take minutes per clip on a CPU)")
     model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                        help="where the model runs (auto: cuda when available)")
+    model.add_argument("--precision", default="auto", choices=PRECISIONS,
+                       help="arithmetic of the model: auto (bf16 on a GPU that has it, fp32 elsewhere), fp32, "
+                            "bf16 or fp16 (16-bit autocast; the explanation's own arithmetic stays fp32)")
     model.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per model call")
 
 
@@ -390,6 +394,7 @@ def pipeline_options(args: argparse.Namespace):
     return PipelineOptions(method=args.method, stride=args.stride, face=0 if args.face == "all" else args.face,
                            detect_every=args.detect_every, batch_size=args.batch_size,
                            threshold=args.threshold, detector=args.detector, min_face=args.min_face,
+                           precision=args.precision,
                            segment_min_clips=args.segment_min_clips, segment_max_gap=args.segment_max_gap)
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import nn
 
+from ..precision import autocast, resolve_precision
 from .explanation import Explanation
 
 Target = int | str | Sequence[int] | torch.Tensor | None
@@ -111,18 +112,22 @@ class Attribution:
     method of one's own.  The built-ins implement ``_attribute(clips, target) -> MethodResult``
     instead, which runs the forward and resolves the target with ``self._index``
     (so no method pays for an extra forward pass).
-    Options are keyword arguments of ``__init__``; ``settings`` records them.
+    Options are keyword arguments of ``__init__``; ``settings`` records them.  Every method takes
+    ``precision`` (``istvt_explain.precision``: ``auto``, ``fp32``, ``bf16``, ``fp16``; default fp32):
+    the model runs under autocast and the method's own arithmetic stays in float32.
     """
 
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
 
-    def __init__(self, model: nn.Module, **options: Any) -> None:
+    def __init__(self, model: nn.Module, *, precision: str = "fp32", **options: Any) -> None:
         if not hasattr(model, "attention_modules") or not hasattr(model, "config"):
             raise ValueError("explanations need an ISTVT model (istvt_explain.create_model / load_model)")
         if options:
             raise ValueError(f"{self.name}: unknown option(s) {', '.join(sorted(options))}")
+        resolve_precision(precision, "cpu")  # refuses an unknown name now, not at the first clip
         self.model = model
+        self.precision = precision
         self.settings: dict[str, Any] = {}
 
     @property
@@ -139,15 +144,18 @@ class Attribution:
             raise ValueError(f"clips must be a torch.Tensor (B, T, 3, H, W), got {type(clips).__name__}")
         self.model.check_clips(clips)
         private = clips.detach().to(device=self.device, dtype=self.dtype, copy=True)
-        with eval_mode(self.model):
+        with eval_mode(self.model), autocast(self.precision, self.device) as precision:
             spatial, temporal, logits, index, extras = self._attribute(private, target)
+        spatial, temporal, logits = spatial.float(), temporal.float(), logits.float()
+        extras = {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+                  for k, v in extras.items()}
         fake, explained = class_probability(self.model, logits.detach(), index)
         extras.setdefault("target_probability", explained)
         extras.setdefault("target_index", index)
         return Explanation(
             spatial=spatial.detach(), temporal=temporal.detach(), fake_probability=fake.detach(),
             logits=logits.detach(), method=self.name, target=_plain_target(target),
-            settings={"label": self.label, **self.settings}, extras=extras,
+            settings={"label": self.label, **self.settings, "precision": precision}, extras=extras,
         )
 
     def maps(self, clips: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

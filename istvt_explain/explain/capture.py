@@ -102,7 +102,8 @@ class AttentionCapture:
         if self._batch is None:
             raise RuntimeError("no forward pass ran inside this capture")
         groups, heads, n, _ = tensor.shape
-        return tensor.view(self._batch, groups // self._batch, heads, n, n)
+        # float32 whatever the model ran in: the methods multiply these over a dozen blocks
+        return tensor.float().view(self._batch, groups // self._batch, heads, n, n)
 
     def to_grid(self, tensor: torch.Tensor) -> torch.Tensor:
         """Any (groups * B, H, n, n) tensor of the last forward (a map, its gradient, its relevance)

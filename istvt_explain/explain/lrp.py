@@ -1,16 +1,21 @@
 """Transformer attribution with LRP (Chefer, Gur & Wolf 2021, "Transformer Interpretability
 Beyond Attention Visualization"): the method the ISTVT paper used.
 
-Two passes over the transformer (the entry flow runs once, the token grid is reused):
-1. the gradient ``dA`` of the target score at every attention map (ordinary backward);
-2. the model's LRP path (``lrp`` flags, rules in ``istvt_explain.models.lrp_rules``):
-   backward then carries relevance, and the relevance ``R_A`` arriving at each
-   attention map is read where the capture hooks sit.
+One forward pass and two backward walks over its graph (the entry flow runs
+without autograd, the graph starts at the token grid):
+the forward runs the model's LRP path (``lrp`` flags, rules in
+``istvt_explain.models.lrp_rules``), whose forward is the ordinary model;
+1. walked with the rules in gradient mode, backward gives the gradient ``dA``
+   of the target score at every attention map;
+2. walked again in relevance mode from the z+ head, it gives the relevance
+   ``R_A`` arriving at each attention map, read where the capture hooks sit.
 Then ``Abar = mean_h (dA * R_A)^+`` and the class row is propagated exactly as
 for ``relevance`` (``R <- R + Mbar R``, vector form).
 
 Rules (see ``lrp_rules``): z+ for every linear layer (the class head
-included), gradient x input halves for both matrix products of attention,
+included; with ``linear_rule="epsilon"`` the blocks' linear layers take the
+bias-free epsilon rule of AttnLRP instead, whose backward costs one matrix
+product where z+ costs four), gradient x input halves for both matrix products of attention,
 identity through LayerNorm, GELU and softmax, the |z| split for the
 self-subtract, and residual rescaling so relevance is conserved.  The conv
 stem is *not* traversed: the read-out is at the token grid, where the
@@ -31,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.lrp_rules import LinearZPlus, identity_rule
+from ..models.lrp_rules import LINEAR_RULES, LinearZPlus, RuleSignal, identity_rule
 from .attention_methods import Relevance, _blocks, _propagate_class_row
 from .base import MethodResult, Target
 from .capture import AttentionCapture
@@ -40,15 +45,23 @@ from .registry import register_method
 
 
 @contextmanager
-def lrp_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Turn the model's LRP path on for the ``with`` block and restore every flag after, even on error."""
+def lrp_mode(model: nn.Module, linear_rule: str = "zplus") -> Iterator[RuleSignal]:
+    """Turn the model's LRP path on for the ``with`` block and restore every flag after, even on error.
+
+    Yields the ``RuleSignal`` shared by the model's rules: set its ``mode`` to ``"gradient"`` for a
+    backward walk that returns ordinary gradients, ``"relevance"`` (the default) for LRP.
+    ``linear_rule``: ``"zplus"`` or ``"epsilon"`` (``models.lrp_rules.LINEAR_RULES``).
+    """
+    if linear_rule not in LINEAR_RULES:
+        raise ValueError(f"linear_rule must be one of {', '.join(LINEAR_RULES)}, got {linear_rule!r}")
     saved = {module: module.lrp for module in model.modules() if hasattr(module, "lrp")}
     if not saved:
         raise ValueError("this model has no LRP path (no module carries an `lrp` flag)")
+    signal = RuleSignal(linear=linear_rule)
     try:
         for module in saved:
-            module.lrp = True
-        yield model
+            module.lrp = signal
+        yield signal
     finally:
         for module, flag in saved.items():
             module.lrp = flag
@@ -75,21 +88,39 @@ class LRPAttribution(Relevance):
     name = "lrp"
     label = "LRP transformer attribution (Chefer 2021)"
 
+    def __init__(self, model, *, linear_rule: str = "zplus", **options) -> None:
+        super().__init__(model, **options)
+        if linear_rule not in LINEAR_RULES:
+            raise ValueError(f"linear_rule must be one of {', '.join(LINEAR_RULES)}, got {linear_rule!r}")
+        self.settings = {"linear_rule": linear_rule}
+
     def _attribute(self, clips: torch.Tensor, target: Target) -> MethodResult:
-        maps, grads, logits, index, embedded = self._gradient_pass(clips, target)
-        del maps  # the LRP pass below supplies R_A in place of A
         model = self.model
-        with lrp_mode(model), AttentionCapture(model, detach=False) as cap:
-            tokens = embedded.detach().requires_grad_(True)  # the entry flow ran once, in the first pass
-            cls = model.forward_blocks(tokens)[:, 0, 0]
-            hidden = identity_rule(cls, model.head[0])
-            weight, bias = signed_head(model)
-            scores = LinearZPlus.apply(hidden, weight, bias)
-            seed = F.one_hot(index, scores.shape[1]).to(scores.dtype)
+        with torch.no_grad():
+            embedded = model.embed(clips)
+        # The transformer runs in float32 whatever the precision: the rules divide by activations
+        # (R / z), and 16-bit activations turn a near-cancellation into a spike (under bf16 one
+        # clip's map correlated 0.67 with float32).  The entry flow keeps the reduced precision.
+        with (lrp_mode(model, self.settings["linear_rule"]) as signal, AttentionCapture(model, detach=False) as cap,
+              torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False)):
+            tokens = embedded.detach().float().requires_grad_(True)  # so the maps need grad even for a frozen model
+            final = model.forward_blocks(tokens)
+            logits = model.forward_head(final)  # the ordinary head: the score whose gradient Chefer weighs by
+            index = self._index(target, logits)
             keys = sorted(cap.maps)
-            relevances = torch.autograd.grad(scores, [cap.maps[k] for k in keys] + [tokens], grad_outputs=seed)
+            maps = [cap.maps[k] for k in keys]
+            signal.mode = "gradient"
+            grads = torch.autograd.grad(self._scores(logits, index).sum(), maps, retain_graph=True)
+            signal.mode = "relevance"
+            hidden = identity_rule(final[:, 0, 0], model.head[0], signal)
+            weight, bias = signed_head(model)
+            scores = LinearZPlus.apply(hidden, weight, bias, signal)  # z+ at the head under either rule
+            seed = F.one_hot(index, scores.shape[1]).to(scores.dtype)
+            relevances = torch.autograd.grad(scores, maps + [tokens], grad_outputs=seed)
             lrp_maps = {k: cap.to_grid(r) for k, r in zip(keys, relevances[:-1], strict=True)}
+            grads = {k: cap.to_grid(g) for k, g in zip(keys, grads, strict=True)}
             token_relevance = relevances[-1].sum(dim=-1)
+        logits = logits.detach()
         fused = {k: weighted_relevance(lrp_maps[k], grads[k]) for k in keys}
         r = _propagate_class_row(_blocks(fused), keep=1.0, mix=1.0)
         spatial, frames = read_full(r, model.config.grid)

@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ..precision import full_precision
+
 BlockMaps = tuple[torch.Tensor, torch.Tensor]  # (temporal, spatial) of one block, heads fused
 Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -37,21 +39,25 @@ FUSIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+@full_precision
 def spatial_step(r: torch.Tensor, temporal: torch.Tensor, spatial: torch.Tensor) -> torch.Tensor:
     """``u[t, k] = sum_s r[t, s] As[t][s, k]``: one vector-matrix product per time row."""
     return (r.unsqueeze(-2) @ spatial).squeeze(-2)
 
 
+@full_precision
 def temporal_step(r: torch.Tensor, temporal: torch.Tensor, spatial: torch.Tensor) -> torch.Tensor:
     """``v[j, k] = sum_t r[t, k] At[k][t, j]``: one vector-matrix product per spatial position."""
     return (r.transpose(1, 2).unsqueeze(-2) @ temporal).squeeze(-2).transpose(1, 2)
 
 
+@full_precision
 def space_time_step(r: torch.Tensor, temporal: torch.Tensor, spatial: torch.Tensor) -> torch.Tensor:
     """``r S T``: the spatial step, then the temporal step (the block's token mixing)."""
     return temporal_step(spatial_step(r, temporal, spatial), temporal, spatial)
 
 
+@full_precision
 def propagate_row(start: torch.Tensor, blocks: Sequence[BlockMaps], *, keep: float = 1.0,
                   mix: float = 1.0, step: Step = space_time_step) -> torch.Tensor:
     """``start^T (keep I + mix M_L) ... (keep I + mix M_1)`` for blocks given in forward order.
@@ -73,6 +79,7 @@ def class_start(batch: int, rows: int, cols: int, *, device=None, dtype=None) ->
     return r
 
 
+@full_precision
 def fuse_heads(maps: torch.Tensor, fusion: str = "mean", discard_ratio: float = 0.0) -> torch.Tensor:
     """(..., H, n, n) attention probabilities -> (..., n, n) row-stochastic map for rollout.
 
@@ -97,6 +104,7 @@ def fuse_heads(maps: torch.Tensor, fusion: str = "mean", discard_ratio: float = 
     return fused / fused.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
+@full_precision
 def weighted_relevance(maps: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """Chefer et al. 2021 (generic, rule 5): ``Abar = mean_h( clamp(grad * maps, min=0) )``.
 
@@ -106,6 +114,7 @@ def weighted_relevance(maps: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     return (grads * maps).clamp(min=0).mean(dim=-3)
 
 
+@full_precision
 def read_full(r: torch.Tensor, grid: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Class-row relevance (B, T+1, N+1) -> spatial (B, T, g, g) and frame importance (B, T).
 

@@ -101,7 +101,7 @@ class ISTVT(nn.Module):
         """
         for block in self.blocks:
             x = block(x)
-        return identity_rule(x, self.norm) if self.lrp else self.norm(x)
+        return identity_rule(x, self.norm, self.lrp) if self.lrp else self.norm(x)
 
     def forward_head(self, tokens: torch.Tensor) -> torch.Tensor:
         """Class token -> calibrated logits: the head's output divided by ``temperature``."""

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .lrp_rules import MatMulHalves, ResidualAdd, SelfSubtract, identity_rule, lrp_linear
+from .lrp_rules import MatMulHalves, ResidualAdd, RuleSignal, SelfSubtract, identity_rule, lrp_linear
 
 
 class AttentionProbe(nn.Identity):
@@ -40,20 +40,24 @@ def self_subtract(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x[..., :2, :], x[..., 2:, :] - x[..., 1:-1, :]], dim=-2)
 
 
+def _softmax(scores: torch.Tensor) -> torch.Tensor:
+    return scores.softmax(dim=-1)
+
+
 class _RelevanceSwitch(nn.Module):
     """A module with an ``lrp`` flag: linear layers and norms switch to their relevance rules."""
 
     def __init__(self) -> None:
         super().__init__()
-        # On only while an LRP explanation runs; see istvt_explain.explain.lrp.
-        self.lrp = False
+        # On only while an LRP explanation runs (then a lrp_rules.RuleSignal); see istvt_explain.explain.lrp.
+        self.lrp: bool | RuleSignal = False
 
     def _linear(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-        return lrp_linear(x, layer) if self.lrp else layer(x)
+        return lrp_linear(x, layer, self.lrp) if self.lrp else layer(x)
 
     def _pointwise(self, fn, x: torch.Tensor) -> torch.Tensor:
         """LayerNorm / GELU: identity relevance rule on the LRP path."""
-        return identity_rule(x, fn) if self.lrp else fn(x)
+        return identity_rule(x, fn, self.lrp) if self.lrp else fn(x)
 
 
 class _MultiHeadAttention(_RelevanceSwitch):
@@ -86,9 +90,9 @@ class _MultiHeadAttention(_RelevanceSwitch):
         if self.lrp:
             if drop:
                 raise ValueError("the LRP path explains a model in eval mode (dropout off)")
-            attn = MatMulHalves.apply(q, k.transpose(-2, -1), self.scale)
-            attn = self.probe(identity_rule(attn, lambda s: s.softmax(dim=-1)))
-            out = MatMulHalves.apply(attn, v, 1.0)
+            attn = MatMulHalves.apply(q, k.transpose(-2, -1), self.scale, self.lrp)
+            attn = self.probe(identity_rule(attn, _softmax, self.lrp))
+            out = MatMulHalves.apply(attn, v, 1.0, self.lrp)
         elif self.fused_attn:
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
         else:
@@ -115,7 +119,7 @@ class TemporalAttention(_MultiHeadAttention):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, rows, cols, d = x.shape
         seq = x.permute(0, 2, 1, 3).reshape(b * cols, rows, d)  # one sequence per position
-        moved = SelfSubtract.apply(seq) if self.lrp else self_subtract(seq)
+        moved = SelfSubtract.apply(seq, self.lrp) if self.lrp else self_subtract(seq)
         q, k = self._linear(self.to_qk, moved).chunk(2, dim=-1)
         v = self._linear(self.to_v, seq)
         out = self._attend(q, k, v)
@@ -171,7 +175,7 @@ class ISTVTBlock(_RelevanceSwitch):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.lrp:
             mixed = self.attn_s(self._pointwise(self.norm_s, self.attn_t(self._pointwise(self.norm_t, x))))
-            x = ResidualAdd.apply(mixed, x)
-            return ResidualAdd.apply(self.mlp(x), x)
+            x = ResidualAdd.apply(mixed, x, self.lrp)
+            return ResidualAdd.apply(self.mlp(x), x, self.lrp)
         x = self.attn_s(self.norm_s(self.attn_t(self.norm_t(x)))) + x
         return self.mlp(x) + x

@@ -13,14 +13,49 @@ attention kernel; the model never imports a later stage.
 
 Notation: ``R`` the relevance of an output, ``S = R / z`` with a stabiliser
 ``eps`` that keeps the sign of ``z`` (``z + eps * sign(z)``).
+
+One forward, two backward signals.  Chefer's attribution needs both the
+ordinary gradient at every attention map and the LRP relevance there.  The
+rules' forward is the ordinary operation, so one forward graph serves both:
+every rule takes a ``RuleSignal`` and its backward returns the true gradient
+while ``signal.mode == "gradient"`` and relevance otherwise.  The LRP method
+runs backward twice over that graph (``retain_graph``), switching the mode in
+between, instead of building a second forward graph.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 EPS = 1e-9
+
+
+@dataclass
+class RuleSignal:
+    """What the rules' backward carries: ``"relevance"`` (LRP) or ``"gradient"`` (ordinary autograd).
+
+    Read at backward time, so one forward graph can be walked once for each.  Shared by every
+    rule of one model while ``explain.lrp.lrp_mode`` is on (it is the truthy value of their ``lrp`` flag).
+    """
+
+    mode: str = "relevance"
+    linear: str = "zplus"  # the rule of every linear layer: "zplus" (Chefer 2021) or "epsilon" (AttnLRP)
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def _gradient(signal: object) -> bool:
+    return isinstance(signal, RuleSignal) and signal.mode == "gradient"
+
+
+def _f32(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """The rules compute in float32 even when the forward ran under 16-bit autocast: ratios R / z
+    and their sums lose too much in bf16.  (A no-op, without a copy, for float32 tensors.)"""
+    return [t.float() for t in tensors]
 
 
 def stabilize(z: torch.Tensor, eps: float = EPS) -> torch.Tensor:
@@ -47,19 +82,55 @@ class LinearZPlus(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                signal: RuleSignal | None = None) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
+        ctx.signal = signal
         return F.linear(x, weight, bias)
 
     @staticmethod
     def backward(ctx, relevance: torch.Tensor):
-        x, weight = ctx.saved_tensors
+        x, weight, relevance = _f32(*ctx.saved_tensors, relevance)
+        if _gradient(ctx.signal):
+            return relevance @ weight, None, None, None
         xp, xn = x.clamp(min=0), x.clamp(max=0)
         wp, wn = weight.clamp(min=0), weight.clamp(max=0)
-        z = F.linear(xp, wp) + F.linear(xn, wn)
+        # z and the redistribution each as one matrix product over [x+, x-] and [W+, W-] side by side.
+        z = F.linear(torch.cat([xp, xn], dim=-1), torch.cat([wp, wn], dim=-1))
         s = relevance / stabilize(z)
-        r_in = xp * (s @ wp) + xn * (s @ wn)
-        return r_in, None, None
+        back = s @ torch.cat([wp, wn], dim=-1)
+        d = x.shape[-1]
+        r_in = xp * back[..., :d] + xn * back[..., d:]
+        return r_in, None, None, None
+
+
+class LinearEpsilon(torch.autograd.Function):
+    """Epsilon rule (LRP-0 with a stabiliser) for ``y = x W^T + b``, the bias taking no relevance.
+
+        z_k = sum_j x_j W_kj   (= y_k - b_k, kept from the forward),   R_j = x_j sum_k W_kj R_k / z_k
+
+    AttnLRP (Achtibat et al., ICML 2024) uses this rule for every linear layer: its backward is one
+    matrix product, like a gradient's, where z+ needs four.  Leaving the bias out of z makes it
+    conserve relevance exactly (sum_j R_j = sum_k R_k).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                signal: RuleSignal | None = None) -> torch.Tensor:
+        y = F.linear(x, weight, bias)
+        ctx.save_for_backward(x, weight, y if bias is None else y - bias)
+        ctx.signal = signal
+        return y
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        x, weight, z, relevance = _f32(*ctx.saved_tensors, relevance)
+        if _gradient(ctx.signal):
+            return relevance @ weight, None, None, None
+        return x * ((relevance / stabilize(z)) @ weight), None, None, None
+
+
+LINEAR_RULES = {"zplus": LinearZPlus, "epsilon": LinearEpsilon}
 
 
 class IdentityRule(torch.autograd.Function):
@@ -70,17 +141,26 @@ class IdentityRule(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, fn) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, fn, signal: RuleSignal | None = None) -> torch.Tensor:
+        ctx.signal, ctx.fn = signal, fn
+        if isinstance(signal, RuleSignal):  # the gradient walk recomputes fn's vector-Jacobian product
+            ctx.save_for_backward(x)
         return fn(x)
 
     @staticmethod
     def backward(ctx, relevance: torch.Tensor):
-        return relevance, None
+        if _gradient(ctx.signal):
+            x, relevance = _f32(*ctx.saved_tensors, relevance)
+            with torch.enable_grad():
+                leaf = x.detach().requires_grad_(True)
+                (grad,) = torch.autograd.grad(ctx.fn(leaf), leaf, relevance)
+            return grad, None, None
+        return relevance, None, None
 
 
-def identity_rule(x: torch.Tensor, fn) -> torch.Tensor:
+def identity_rule(x: torch.Tensor, fn, signal: RuleSignal | None = None) -> torch.Tensor:
     """``fn(x)`` whose backward passes relevance through unchanged (see ``IdentityRule``)."""
-    return IdentityRule.apply(x, fn)
+    return IdentityRule.apply(x, fn, signal)
 
 
 class MatMulHalves(torch.autograd.Function):
@@ -98,19 +178,23 @@ class MatMulHalves(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, scale: float,
+                signal: RuleSignal | None = None) -> torch.Tensor:
         z = (a @ b) * scale
         ctx.save_for_backward(a, b, z)
-        ctx.scale = scale
+        ctx.scale, ctx.signal = scale, signal
         return z
 
     @staticmethod
     def backward(ctx, relevance: torch.Tensor):
-        a, b, z = ctx.saved_tensors
+        a, b, z, relevance = _f32(*ctx.saved_tensors, relevance)
+        if _gradient(ctx.signal):
+            return ((relevance @ b.transpose(-2, -1)) * ctx.scale, (a.transpose(-2, -1) @ relevance) * ctx.scale,
+                    None, None)
         s = relevance / stabilize(z)
         r_a = 0.5 * a * (s @ b.transpose(-2, -1)) * ctx.scale
         r_b = 0.5 * b * (a.transpose(-2, -1) @ s) * ctx.scale
-        return r_a, r_b, None
+        return r_a, r_b, None, None
 
 
 class ResidualAdd(torch.autograd.Function):
@@ -128,20 +212,23 @@ class ResidualAdd(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, signal: RuleSignal | None = None) -> torch.Tensor:
         ctx.save_for_backward(a, b)
+        ctx.signal = signal
         return a + b
 
     @staticmethod
     def backward(ctx, relevance: torch.Tensor):
-        a, b = ctx.saved_tensors
+        if _gradient(ctx.signal):
+            return relevance, relevance, None
+        a, b, relevance = _f32(*ctx.saved_tensors, relevance)
         s = relevance / stabilize(a + b)
         r_a, r_b = a * s, b * s
         sum_a, sum_b, total = _per_sample_sum(r_a), _per_sample_sum(r_b), _per_sample_sum(relevance)
         denom = stabilize(sum_a.abs() + sum_b.abs())
         r_a = r_a * (sum_a.abs() / denom) * (total / stabilize(sum_a))
         r_b = r_b * (sum_b.abs() / denom) * (total / stabilize(sum_b))
-        return r_a, r_b
+        return r_a, r_b, None
 
 
 class SelfSubtract(torch.autograd.Function):
@@ -158,26 +245,32 @@ class SelfSubtract(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, signal: RuleSignal | None = None) -> torch.Tensor:
         ctx.save_for_backward(x)
+        ctx.signal = signal
         if x.shape[-2] < 3:
             return x.clone()
         return torch.cat([x[..., :2, :], x[..., 2:, :] - x[..., 1:-1, :]], dim=-2)
 
     @staticmethod
     def backward(ctx, relevance: torch.Tensor):
-        (x,) = ctx.saved_tensors
+        x, relevance = _f32(*ctx.saved_tensors, relevance)
         if x.shape[-2] < 3:
-            return relevance
+            return relevance, None
+        if _gradient(ctx.signal):  # the transpose of "row t minus row t-1 for t >= 2"
+            grad = relevance.clone()
+            grad[..., 1:-1, :] -= relevance[..., 2:, :]
+            return grad, None
         cur, prev = x[..., 2:, :].abs(), x[..., 1:-1, :].abs()
         share = cur / stabilize(cur + prev)
         r_diff = relevance[..., 2:, :]
         r_in = relevance.clone()
         r_in[..., 2:, :] = r_diff * share
         r_in[..., 1:-1, :] += r_diff * (1 - share)
-        return r_in
+        return r_in, None
 
 
-def lrp_linear(x: torch.Tensor, linear: torch.nn.Linear) -> torch.Tensor:
-    """``linear(x)`` whose backward applies the z+ rule."""
-    return LinearZPlus.apply(x, linear.weight, linear.bias)
+def lrp_linear(x: torch.Tensor, linear: torch.nn.Linear, signal: RuleSignal | None = None) -> torch.Tensor:
+    """``linear(x)`` whose backward applies the signal's linear rule (z+ when no signal is given)."""
+    rule = LINEAR_RULES[signal.linear] if isinstance(signal, RuleSignal) else LinearZPlus
+    return rule.apply(x, linear.weight, linear.bias, signal)
