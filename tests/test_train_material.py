@@ -162,3 +162,56 @@ def test_config_degrade_section_changes_the_rates_and_refuses_bad_values():
     for bad in ({"blurr": 0.1}, {"blur": 1.5}, {"blur_sigma": [3, 1]}, {"noise": "often"}):
         with pytest.raises(ConfigError, match="data.degrade"):
             load_config("demo_robust", **{"data.degrade": bad})
+
+
+def _detail(frames: np.ndarray, inside: np.ndarray) -> float:
+    """Mean absolute Laplacian inside the mask: how much fine detail a region keeps."""
+    import cv2
+    grey = frames.mean(axis=-1).astype(np.float32)
+    return float(np.mean([np.abs(cv2.Laplacian(g, cv2.CV_32F))[m] for g, m in zip(grey, inside, strict=True)]))
+
+
+def test_blend_frequency_mix_decides_whether_the_face_gets_softer_or_sharper():
+    from istvt_explain.train.pseudofake_data import DEFAULT_FREQUENCY_MIX, frequency_mix
+    assert frequency_mix(None) == DEFAULT_FREQUENCY_MIX
+    assert frequency_mix({"none": 2, "sharpen": 2}) == {"none": 0.5, "blur": 0.0, "sharpen": 0.5, "resample": 0.0}
+    for bad in ({"blurry": 1}, {"blur": -1}, {"none": 0}):
+        with pytest.raises(ValueError):
+            frequency_mix(bad)
+    source = MaterialClipSource(["astronaut", "camera"], 4, 96)
+    ratios: dict[str, list[float]] = {"blur": [], "sharpen": [], "linear": [], "cubic": []}
+    for seed in range(6):  # detail inside the blend against the real clip's, per kind of blend
+        real = source.clip(seed, np.random.default_rng(seed)).frames
+        for name, options in {"blur": {"frequency": {"blur": 1}, "warp": "cubic"},
+                              "sharpen": {"frequency": {"sharpen": 1}, "warp": "cubic"},
+                              "linear": {"frequency": {"none": 1}}, "cubic": {"frequency": {"none": 1}, "warp": "cubic"},
+                              }.items():
+            fake, masks = self_blend_clip(real, np.random.default_rng(100 + seed), **options)
+            inside = masks >= 0.9 * masks.max()  # the blend ratio may be below 1
+            ratios[name].append(_detail(fake, inside) / _detail(real, inside))
+    median = {name: float(np.median(r)) for name, r in ratios.items()}
+    assert median["blur"] < 0.9 and median["sharpen"] > 1.05, median
+    # bilinear warping alone softens the blended face; bicubic keeps most of its detail
+    assert median["cubic"] > median["linear"] + 0.1, median
+    frames = _clip(2, s=96)
+    with pytest.raises(ValueError, match="warp"):
+        self_blend_clip(frames, np.random.default_rng(0), warp="nearest")
+
+
+def test_config_blend_frequency_reaches_the_data_set_and_is_checked():
+    from istvt_explain.models import preset_config
+    from istvt_explain.train.config import ConfigError, load_config
+    from istvt_explain.train.data import build_dataset
+
+    config = load_config("demo_balanced", **{"data.train_clips": 2})
+    blend = build_dataset(config, preset_config("tiny"), "train").blend
+    assert blend.keywords["frequency"] == {"none": 0.4, "blur": 0.15, "sharpen": 0.3, "resample": 0.15}
+    for bad in ({"blurry": 1.0}, {"blur": -0.5}):
+        with pytest.raises(ConfigError, match="data.blend_frequency"):
+            load_config("demo_balanced", **{"data.blend_frequency": bad})
+    with pytest.raises(ConfigError, match="builtin blend"):
+        load_config("demo_balanced", **{"data.blend": "data"})
+    cubic = build_dataset(load_config("demo_balanced_cubic", **{"data.train_clips": 2}), preset_config("tiny"), "train")
+    assert cubic.blend.keywords["warp"] == "cubic"
+    with pytest.raises(ConfigError, match="data.blend_warp"):
+        load_config("demo_balanced_cubic", **{"data.blend_warp": "nearest"})

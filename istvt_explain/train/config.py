@@ -67,6 +67,8 @@ class DataSection:
     degrade_eval: bool = False
     degrade_ramp_epochs: int = 0  # training degradation rates grow over this many epochs (clean first)
     degrade: dict[str, Any] = field(default_factory=dict)  # DegradeOptions fields to change (train/degrade.py)
+    blend_frequency: dict[str, float] | None = None  # builtin blend: weights of none/blur/sharpen/resample
+    blend_warp: str = "linear"  # builtin blend: interpolation of the copy's misalignment, linear or cubic
     num_workers: int = 0
 
 
@@ -109,6 +111,7 @@ class TrainConfig:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "data.kind": DATA_KINDS,
     "data.blend": ("auto", "data", "builtin"),
+    "data.blend_warp": ("linear", "cubic"),
     "optim.name": ("sgd", "adamw"),
     "precision": ("auto", "bf16", "fp32"),
     "best_metric": ("auc", "ap", "acc", "loss"),
@@ -256,6 +259,16 @@ def _check_values(config: TrainConfig, source: str) -> None:
             degrade_options(config.data.degrade)
         except (ValueError, TypeError) as err:
             raise ConfigError(f"{source}: config key data.degrade: {err}") from None
+    if config.data.blend == "data" and config.data.blend_warp != "linear":
+        raise ConfigError(f"{source}: config key data.blend_warp applies to the builtin blend, not 'data'")
+    if config.data.blend_frequency is not None:
+        from .pseudofake_data import frequency_mix
+        if config.data.blend == "data":
+            raise ConfigError(f"{source}: config key data.blend_frequency applies to the builtin blend, not 'data'")
+        try:
+            frequency_mix(config.data.blend_frequency)
+        except (ValueError, TypeError, AttributeError) as err:
+            raise ConfigError(f"{source}: config key data.blend_frequency: {err}") from None
     if config.data.kind in ("cached", "pseudofake_cached") and not config.data.cache_dir:
         raise ConfigError(f"{source}: config key data.cache_dir is needed for data.kind {config.data.kind!r}")
 
@@ -280,7 +293,7 @@ def _check_identity_split(config: TrainConfig, source: str) -> None:
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in values.items():
-        if isinstance(value, dict) and key not in ("overrides", "degrade"):
+        if isinstance(value, dict) and key not in ("overrides", "degrade", "blend_frequency"):
             flat.update(_flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value

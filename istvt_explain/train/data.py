@@ -33,11 +33,12 @@ def build_dataset(config: TrainConfig, model_config: ISTVTConfig, split: str) ->
         degrade = data.augment and (split == "train" or data.degrade_eval)
         ramp = data.degrade_ramp_epochs if split == "train" else 0  # evaluation always sees the full rates
         return PseudoFakeDataset(source, length, seed=seed, augment=degrade, blend=data.blend,
-                                 degrade=degrade_options(data.degrade), degrade_ramp_epochs=ramp)
+                                 degrade=degrade_options(data.degrade), degrade_ramp_epochs=ramp,
+                                 blend_frequency=data.blend_frequency, blend_warp=data.blend_warp)
     cached = _cached_dataset(config, model_config, split)
     if data.kind == "pseudofake_cached":
         return PseudoFakeDataset(CachedRealSource(cached), seed=seed, augment=data.augment and split == "train",
-                                 blend=data.blend)
+                                 blend=data.blend, blend_frequency=data.blend_frequency, blend_warp=data.blend_warp)
     return cached
 
 
