@@ -326,34 +326,39 @@ def peak_kind(device: torch.device) -> str:
 def bench_explain(settings: Settings, device: torch.device) -> dict[str, Any]:
     """Each method's time over a forward's, pairs timed side by side (load drift cancels in the ratio)."""
     from istvt_explain.explain import explain
+    from istvt_explain.precision import autocast
 
     paired = sibling("bench_explain").paired
     torch.manual_seed(0)
     model = preset_model(settings.preset, device)
     clips = random_clips(model.config, settings.explain_batch, device)
 
-    def forward() -> None:
-        with torch.inference_mode():
+    def forward(precision: str) -> None:
+        with torch.inference_mode(), autocast(precision, device):
             model(clips)
         synchronize(device)
 
-    def method_call(name: str) -> None:
-        explain(model, clips, method=name)
+    def method_call(name: str, precision: str) -> None:
+        explain(model, clips, method=name, precision=precision)
         synchronize(device)
 
-    methods: dict[str, dict[str, Any]] = {}
-    for name in EXPLAIN_METHODS:
-        log(f"explain {name}")
-        try:
-            forward_s, method_s, median_ratio = paired(forward, functools.partial(method_call, name),
-                                                       settings.explain_repeats)
-            methods[name] = {"status": "ok", "forward_s": forward_s, "method_s": method_s,
-                             "ratio": method_s / forward_s, "median_pair_ratio": median_ratio}
-        except Exception as err:
-            methods[name] = {"status": f"failed: {one_line(err)}"}
-            log(methods[name]["status"])
-    return {"preset": settings.preset, "batch": settings.explain_batch, "precision": "fp32",
-            "repeats": settings.explain_repeats, "methods": methods}
+    results: dict[str, Any] = {"preset": settings.preset, "batch": settings.explain_batch, "precision": "fp32",
+                               "repeats": settings.explain_repeats}
+    for precision, key in (("fp32", "methods"), ("bf16", "methods_bf16")):
+        methods: dict[str, dict[str, Any]] = {}
+        for name in EXPLAIN_METHODS:
+            log(f"explain {name} ({precision})")
+            try:
+                forward_s, method_s, median_ratio = paired(functools.partial(forward, precision),
+                                                           functools.partial(method_call, name, precision),
+                                                           settings.explain_repeats)
+                methods[name] = {"status": "ok", "forward_s": forward_s, "method_s": method_s,
+                                 "ratio": method_s / forward_s, "median_pair_ratio": median_ratio}
+            except Exception as err:
+                methods[name] = {"status": f"failed: {one_line(err)}"}
+                log(methods[name]["status"])
+        results[key] = methods
+    return results
 
 
 # -- 3. the command end to end ------------------------------------------------------------------
@@ -665,13 +670,15 @@ def cell_number(row: dict, key: str, scale: float = 1.0, digits: int = 2) -> str
 
 
 def explain_table(section: dict) -> list[str]:
-    lines = ["| method | method s | forward s | ratio to forward | median ratio of pairs |", "|---|---|---|---|---|"]
-    for name, r in section["methods"].items():
-        if r["status"] != "ok":
-            lines.append(f"| {name} | {r['status']} | | | |")
-            continue
-        lines.append(f"| {name} | {r['method_s']:.4f} | {r['forward_s']:.4f} | {r['ratio']:.2f}x "
-                     f"| {r['median_pair_ratio']:.2f}x |")
+    lines = ["| method | precision | method s | forward s (same precision) | ratio to forward | median ratio of pairs |",
+             "|---|---|---|---|---|---|"]
+    for key, precision in (("methods", "fp32"), ("methods_bf16", "bf16")):
+        for name, r in section.get(key, {}).items():
+            if r["status"] != "ok":
+                lines.append(f"| {name} | {precision} | {r['status']} | | | |")
+                continue
+            lines.append(f"| {name} | {precision} | {r['method_s']:.4f} | {r['forward_s']:.4f} | {r['ratio']:.2f}x "
+                         f"| {r['median_pair_ratio']:.2f}x |")
     return lines
 
 
@@ -730,8 +737,9 @@ def markdown(results: dict) -> str:
               "ddp": ddp_lines}
     notes = {"forward": f"Peak memory: {results['forward'].get('peak_memory', '')}. Transformer FLOPs as "
                         "`bench_model.transformer_tflop` counts them (the Xception entry flow not included).",
-             "explain": "fp32, fused attention, batch as the command explains; each method interleaved with a "
-                        "forward, best of each; ratios are what to quote.",
+             "explain": "fp32 and bf16 (`explain(..., precision=)`; LRP keeps its transformer in fp32), fused "
+                        "attention, batch as the command explains; each method interleaved with a forward in the "
+                        "same precision, best of each; ratios are what to quote.",
              "train": "One step: bf16 autocast forward, BCE, backward, gradient clipping, AdamW.  FLOPs per "
                       "step = 3 x the transformer's forward FLOPs x batch (the backbone not counted: a lower bound).",
              "ddp": ""}

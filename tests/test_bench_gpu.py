@@ -83,9 +83,10 @@ def test_explain_e2e_train_and_ddp_sections(smoke) -> None:
     results = json.loads((out / "gpu.json").read_text())
     for name in ("explain", "e2e", "train"):  # a section that raised holds only {"status": "failed: ..."}
         assert "status" not in results[name], results[name]
-    methods = results["explain"]["methods"]
-    assert tuple(methods) == METHODS
-    assert all(m["status"] == "ok" and m["ratio"] > 0 for m in methods.values()), methods
+    for key in ("methods", "methods_bf16"):
+        methods = results["explain"][key]
+        assert tuple(methods) == METHODS
+        assert all(m["status"] == "ok" and m["ratio"] > 0 for m in methods.values()), methods
     e2e = results["e2e"]
     assert set(e2e["stage_frames_per_s"]) == set(STAGES)
     assert e2e["frames_per_s"] > 0 and e2e["video"]["frames"] == 60 and e2e["real_time_goal_fps"] == 30
