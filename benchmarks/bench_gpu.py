@@ -55,7 +55,6 @@ from types import ModuleType
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("forward", "explain", "e2e", "train", "ddp")
@@ -500,23 +499,10 @@ def bench_e2e(settings: Settings, device: torch.device) -> dict[str, Any]:
 
 def train_step_fn(net: torch.nn.Module, model: torch.nn.Module, clips: torch.Tensor, labels: torch.Tensor,
                   device: torch.device) -> Callable[[], None]:
-    """One optimizer step as ``train.loop`` takes it: bf16 autocast, BCE on the fake logit, clipping, AdamW.
-
-    ``net`` is what runs the forward (the model, or its DDP wrapper); AdamW with the config's
-    default learning rate, as ``train.loop.build_optimizer`` builds it.
-    """
+    """One bf16 optimizer step as ``train.loop`` takes it (``bench_train.make_step``), AdamW at the
+    config's default learning rate.  ``net`` runs the forward (the model, or its DDP wrapper)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            logits = net(clips)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-
-    return step
+    return sibling("bench_train").make_step(net, model, optimizer, clips, labels, torch.bfloat16)
 
 
 def bench_train(settings: Settings, device: torch.device) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,6 +32,21 @@ RESULTS = Path(__file__).parent / "results"
 DEFAULT_BATCH = {"tiny": 8, "small": 4, "paper": 1}
 
 
+def make_step(net: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              clips: torch.Tensor, labels: torch.Tensor, amp: torch.dtype | None) -> Callable[[], None]:
+    """One optimizer step as ``train.loop`` takes it (autocast to ``amp``, BCE on the fake logit, gradient
+    clipping at 1, the optimizer).  ``net`` runs the forward: the model, or its DDP wrapper."""
+    def step() -> None:
+        with torch.autocast(clips.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            logits = net(clips)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    return step
+
+
 def bench_preset(preset: str, batch: int, steps: int, device: torch.device, precision: str) -> dict:
     config = config_from_dict({"model": {"preset": preset}, "data": {"kind": "pseudofake_pictures"},
                                "optim": {"name": "adamw", "lr": 1e-4}, "precision": precision})
@@ -42,15 +58,11 @@ def bench_preset(preset: str, batch: int, steps: int, device: torch.device, prec
     clips = torch.rand(batch, c.frames, 3, c.image_size, c.image_size, device=device) * 2 - 1
     labels = (torch.arange(batch, device=device) % 2).float()
 
+    train_step = make_step(model, model, optimizer, clips, labels, amp)
+
     def step() -> float:
         start = time.perf_counter()
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            logits = model(clips)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        train_step()
         if device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start
