@@ -52,6 +52,11 @@ def autocast(precision: str, device: torch.device | str) -> Iterator[str]:
         yield concrete
 
 
+def upcast(tensor: torch.Tensor) -> torch.Tensor:
+    """A 16-bit float tensor as float32; any other tensor as it is (a float64 model keeps float64)."""
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+
+
 def full_precision(fn: F) -> F:
     """Run ``fn`` with autocast off on every device: explanation arithmetic stays float32 even when
     it is called inside a model's 16-bit autocast region (an einsum there would run in 16 bits)."""

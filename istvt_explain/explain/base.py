@@ -14,7 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import nn
 
-from ..precision import autocast, resolve_precision
+from ..precision import autocast, resolve_precision, upcast
 from .explanation import Explanation
 
 Target = int | str | Sequence[int] | torch.Tensor | None
@@ -146,9 +146,8 @@ class Attribution:
         private = clips.detach().to(device=self.device, dtype=self.dtype, copy=True)
         with eval_mode(self.model), autocast(self.precision, self.device) as precision:
             spatial, temporal, logits, index, extras = self._attribute(private, target)
-        spatial, temporal, logits = spatial.float(), temporal.float(), logits.float()
-        extras = {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-                  for k, v in extras.items()}
+        spatial, temporal, logits = upcast(spatial), upcast(temporal), upcast(logits)
+        extras = {k: upcast(v) if isinstance(v, torch.Tensor) else v for k, v in extras.items()}
         fake, explained = class_probability(self.model, logits.detach(), index)
         extras.setdefault("target_probability", explained)
         extras.setdefault("target_index", index)

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from ..precision import upcast
+
 AttentionKey = tuple[int, str]  # (layer index, "temporal" | "spatial")
 
 
@@ -103,7 +105,7 @@ class AttentionCapture:
             raise RuntimeError("no forward pass ran inside this capture")
         groups, heads, n, _ = tensor.shape
         # float32 whatever the model ran in: the methods multiply these over a dozen blocks
-        return tensor.float().view(self._batch, groups // self._batch, heads, n, n)
+        return upcast(tensor).view(self._batch, groups // self._batch, heads, n, n)
 
     def to_grid(self, tensor: torch.Tensor) -> torch.Tensor:
         """Any (groups * B, H, n, n) tensor of the last forward (a map, its gradient, its relevance)

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.lrp_rules import LINEAR_RULES, LinearZPlus, RuleSignal, identity_rule
+from ..precision import upcast
 from .attention_methods import Relevance, _blocks, _propagate_class_row
 from .base import MethodResult, Target
 from .capture import AttentionCapture
@@ -103,7 +104,7 @@ class LRPAttribution(Relevance):
         # clip's map correlated 0.67 with float32).  The entry flow keeps the reduced precision.
         with (lrp_mode(model, self.settings["linear_rule"]) as signal, AttentionCapture(model, detach=False) as cap,
               torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False)):
-            tokens = embedded.detach().float().requires_grad_(True)  # so the maps need grad even for a frozen model
+            tokens = upcast(embedded.detach()).requires_grad_(True)  # so the maps need grad even for a frozen model
             final = model.forward_blocks(tokens)
             logits = model.forward_head(final)  # the ordinary head: the score whose gradient Chefer weighs by
             index = self._index(target, logits)

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..precision import upcast
+
 EPS = 1e-9
 
 
@@ -53,9 +55,9 @@ def _gradient(signal: object) -> bool:
 
 
 def _f32(*tensors: torch.Tensor) -> list[torch.Tensor]:
-    """The rules compute in float32 even when the forward ran under 16-bit autocast: ratios R / z
-    and their sums lose too much in bf16.  (A no-op, without a copy, for float32 tensors.)"""
-    return [t.float() for t in tensors]
+    """The rules compute in float32 at least, even when the forward ran under 16-bit autocast:
+    ratios R / z and their sums lose too much in bf16.  (float32 and float64 pass unchanged.)"""
+    return [upcast(t) for t in tensors]
 
 
 def stabilize(z: torch.Tensor, eps: float = EPS) -> torch.Tensor:
