@@ -57,11 +57,18 @@ def upcast(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
 
 
+@contextmanager
+def autocast_off() -> Iterator[None]:
+    """Autocast switched off on every device type for the block, whatever region encloses it."""
+    with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+        yield
+
+
 def full_precision(fn: F) -> F:
     """Run ``fn`` with autocast off on every device: explanation arithmetic stays float32 even when
     it is called inside a model's 16-bit autocast region (an einsum there would run in 16 bits)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+        with autocast_off():
             return fn(*args, **kwargs)
     return wrapper  # type: ignore[return-value]

@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.lrp_rules import LINEAR_RULES, LinearZPlus, RuleSignal, identity_rule
-from ..precision import upcast
+from ..models.lrp_rules import LinearZPlus, RuleSignal, check_linear_rule, identity_rule
+from ..precision import autocast_off, upcast
 from .attention_methods import Relevance, _blocks, _propagate_class_row
 from .base import MethodResult, Target
 from .capture import AttentionCapture
@@ -53,8 +53,7 @@ def lrp_mode(model: nn.Module, linear_rule: str = "zplus") -> Iterator[RuleSigna
     backward walk that returns ordinary gradients, ``"relevance"`` (the default) for LRP.
     ``linear_rule``: ``"zplus"`` or ``"epsilon"`` (``models.lrp_rules.LINEAR_RULES``).
     """
-    if linear_rule not in LINEAR_RULES:
-        raise ValueError(f"linear_rule must be one of {', '.join(LINEAR_RULES)}, got {linear_rule!r}")
+    check_linear_rule(linear_rule)
     saved = {module: module.lrp for module in model.modules() if hasattr(module, "lrp")}
     if not saved:
         raise ValueError("this model has no LRP path (no module carries an `lrp` flag)")
@@ -91,9 +90,7 @@ class LRPAttribution(Relevance):
 
     def __init__(self, model, *, linear_rule: str = "zplus", **options) -> None:
         super().__init__(model, **options)
-        if linear_rule not in LINEAR_RULES:
-            raise ValueError(f"linear_rule must be one of {', '.join(LINEAR_RULES)}, got {linear_rule!r}")
-        self.settings = {"linear_rule": linear_rule}
+        self.settings = {"linear_rule": check_linear_rule(linear_rule)}
 
     def _attribute(self, clips: torch.Tensor, target: Target) -> MethodResult:
         model = self.model
@@ -103,7 +100,7 @@ class LRPAttribution(Relevance):
         # (R / z), and 16-bit activations turn a near-cancellation into a spike (under bf16 one
         # clip's map correlated 0.67 with float32).  The entry flow keeps the reduced precision.
         with (lrp_mode(model, self.settings["linear_rule"]) as signal, AttentionCapture(model, detach=False) as cap,
-              torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False)):
+              autocast_off()):
             tokens = upcast(embedded.detach()).requires_grad_(True)  # so the maps need grad even for a frozen model
             final = model.forward_blocks(tokens)
             logits = model.forward_head(final)  # the ordinary head: the score whose gradient Chefer weighs by

@@ -97,12 +97,9 @@ class LinearZPlus(torch.autograd.Function):
             return relevance @ weight, None, None, None
         xp, xn = x.clamp(min=0), x.clamp(max=0)
         wp, wn = weight.clamp(min=0), weight.clamp(max=0)
-        # z and the redistribution each as one matrix product over [x+, x-] and [W+, W-] side by side.
-        z = F.linear(torch.cat([xp, xn], dim=-1), torch.cat([wp, wn], dim=-1))
+        z = F.linear(xp, wp) + F.linear(xn, wn)
         s = relevance / stabilize(z)
-        back = s @ torch.cat([wp, wn], dim=-1)
-        d = x.shape[-1]
-        r_in = xp * back[..., :d] + xn * back[..., d:]
+        r_in = xp * (s @ wp) + xn * (s @ wn)
         return r_in, None, None, None
 
 
@@ -133,6 +130,13 @@ class LinearEpsilon(torch.autograd.Function):
 
 
 LINEAR_RULES = {"zplus": LinearZPlus, "epsilon": LinearEpsilon}
+
+
+def check_linear_rule(name: str) -> str:
+    """``name`` if it is a key of ``LINEAR_RULES``, else a ValueError naming the choices."""
+    if name not in LINEAR_RULES:
+        raise ValueError(f"linear_rule must be one of {', '.join(LINEAR_RULES)}, got {name!r}")
+    return name
 
 
 class IdentityRule(torch.autograd.Function):

@@ -259,16 +259,13 @@ def _check_values(config: TrainConfig, source: str) -> None:
             degrade_options(config.data.degrade)
         except (ValueError, TypeError) as err:
             raise ConfigError(f"{source}: config key data.degrade: {err}") from None
-    if config.data.blend == "data" and config.data.blend_warp != "linear":
-        raise ConfigError(f"{source}: config key data.blend_warp applies to the builtin blend, not 'data'")
-    if config.data.blend_frequency is not None:
-        from .pseudofake_data import frequency_mix
-        if config.data.blend == "data":
-            raise ConfigError(f"{source}: config key data.blend_frequency applies to the builtin blend, not 'data'")
-        try:
-            frequency_mix(config.data.blend_frequency)
-        except (ValueError, TypeError, AttributeError) as err:
-            raise ConfigError(f"{source}: config key data.blend_frequency: {err}") from None
+    if config.data.blend_frequency is not None or config.data.blend_warp != "linear":
+        from .pseudofake_data import resolve_blend
+        try:  # the data set resolves the blend the same way
+            resolve_blend(config.data.blend, config.data.blend_frequency, config.data.blend_warp)
+        except (InputError, ValueError, TypeError, AttributeError) as err:
+            raise ConfigError(f"{source}: config keys data.blend, data.blend_frequency, data.blend_warp: "
+                              f"{err}") from None
     if config.data.kind in ("cached", "pseudofake_cached") and not config.data.cache_dir:
         raise ConfigError(f"{source}: config key data.cache_dir is needed for data.kind {config.data.kind!r}")
 
