@@ -60,6 +60,7 @@ HERE = Path(__file__).resolve().parent
 SECTIONS = ("forward", "explain", "e2e", "train", "ddp")
 EXPLAIN_METHODS = ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only")
 REAL_TIME_FPS = 30.0
+NUDGE = 1e-4  # std of the input noise that shows how stable a method's own fp32 maps are (inputs span [-1, 1])
 # Dense (no sparsity) bf16 tensor-core peaks from the vendor's data sheets; the first name found in the
 # device name wins, so "H100 PCIe" must come before "H100" (which is then the SXM card).
 PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
@@ -324,6 +325,7 @@ def peak_kind(device: torch.device) -> str:
 
 def bench_explain(settings: Settings, device: torch.device) -> dict[str, Any]:
     """Each method's time over a forward's, pairs timed side by side (load drift cancels in the ratio)."""
+    from istvt_explain.demo import load_demo_model
     from istvt_explain.explain import explain
     from istvt_explain.precision import autocast
 
@@ -331,6 +333,8 @@ def bench_explain(settings: Settings, device: torch.device) -> dict[str, Any]:
     torch.manual_seed(0)
     model = preset_model(settings.preset, device)
     clips = random_clips(model.config, settings.explain_batch, device)
+    demo = load_demo_model(device=device)  # trained weights: maps with structure, for the agreement check
+    demo_clips = random_clips(demo.config, 8, device)
 
     def forward(precision: str) -> None:
         with torch.inference_mode(), autocast(precision, device):
@@ -353,11 +357,38 @@ def bench_explain(settings: Settings, device: torch.device) -> dict[str, Any]:
                                                            settings.explain_repeats)
                 methods[name] = {"status": "ok", "forward_s": forward_s, "method_s": method_s,
                                  "ratio": method_s / forward_s, "median_pair_ratio": median_ratio}
+                if precision != "fp32":
+                    methods[name]["agreement"] = {
+                        "paper_random": map_agreement(model, clips, name, precision),
+                        "demo_weights": map_agreement(demo, demo_clips, name, precision)}
             except Exception as err:
                 methods[name] = {"status": f"failed: {one_line(err)}"}
                 log(methods[name]["status"])
         results[key] = methods
     return results
+
+
+def map_agreement(model: torch.nn.Module, clips: torch.Tensor, method: str, precision: str) -> dict[str, float]:
+    """The lowest Pearson correlation, over ``clips``, of ``precision``'s maps with float32's (issue bar: 0.99)."""
+    import numpy as np
+
+    from istvt_explain.explain import explain
+
+    full = explain(model, clips, method=method, precision="fp32")
+    reduced = explain(model, clips, method=method, precision=precision)
+    generator = torch.Generator(device=clips.device).manual_seed(1)
+    noise = torch.randn(clips.shape, generator=generator, device=clips.device, dtype=clips.dtype)
+    nudged = explain(model, clips + NUDGE * noise, method=method, precision="fp32")
+
+    def lowest(a: torch.Tensor, b: torch.Tensor) -> float:
+        pairs = zip(a.detach().cpu().double(), b.detach().cpu().double(), strict=True)
+        return float(min(np.corrcoef(x.flatten(), y.flatten())[0, 1] for x, y in pairs))
+
+    return {"spatial": lowest(full.spatial, reduced.spatial), "temporal": lowest(full.temporal, reduced.temporal),
+            "clips": int(clips.shape[0]),
+            # the method's own stability, for scale: fp32 maps of the clips nudged by NUDGE-sized noise
+            "nudged_fp32_spatial": lowest(full.spatial, nudged.spatial),
+            "nudged_fp32_temporal": lowest(full.temporal, nudged.temporal)}
 
 
 # -- 3. the command end to end ------------------------------------------------------------------
@@ -487,7 +518,7 @@ def bench_e2e(settings: Settings, device: torch.device) -> dict[str, Any]:
         "detect_every": PipelineOptions().detect_every, "batch_size": PipelineOptions().batch_size,
         "video": {"width": settings.video_size[0], "height": settings.video_size[1], "fps": settings.video_fps,
                   "seconds": settings.video_seconds, "frames": frames, "clips": len(report["clips"])},
-        "job_s": job_s, "frames_per_s": fps, "real_time_goal_fps": REAL_TIME_FPS,
+        "precision": report["method"].get("settings", {}).get("precision"), "job_s": job_s, "frames_per_s": fps, "real_time_goal_fps": REAL_TIME_FPS,
         "real_time_ratio": fps / REAL_TIME_FPS, "meets_real_time": fps >= REAL_TIME_FPS,
         "stage_seconds": stages, "stage_frames_per_s": {k: frames / v for k, v in stages.items()},
         "job_timers_s": job,
@@ -656,15 +687,19 @@ def cell_number(row: dict, key: str, scale: float = 1.0, digits: int = 2) -> str
 
 
 def explain_table(section: dict) -> list[str]:
-    lines = ["| method | precision | method s | forward s (same precision) | ratio to forward | median ratio of pairs |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | precision | method s | forward s (same precision) | ratio to forward | median ratio of pairs "
+             "| lowest map correlation with fp32: spatial / frames (paper, random weights; demo weights) |",
+             "|---|---|---|---|---|---|---|"]
     for key, precision in (("methods", "fp32"), ("methods_bf16", "bf16")):
         for name, r in section.get(key, {}).items():
             if r["status"] != "ok":
-                lines.append(f"| {name} | {precision} | {r['status']} | | | |")
+                lines.append(f"| {name} | {precision} | {r['status']} | | | | |")
                 continue
+            agreement = "; ".join(f"{a['spatial']:.4f} / {a['temporal']:.4f} (nudged fp32: "
+                                  f"{a['nudged_fp32_spatial']:.4f} / {a['nudged_fp32_temporal']:.4f})"
+                                  for a in r.get("agreement", {}).values())
             lines.append(f"| {name} | {precision} | {r['method_s']:.4f} | {r['forward_s']:.4f} | {r['ratio']:.2f}x "
-                         f"| {r['median_pair_ratio']:.2f}x |")
+                         f"| {r['median_pair_ratio']:.2f}x | {agreement} |")
     return lines
 
 
@@ -672,7 +707,7 @@ def e2e_lines(section: dict) -> list[str]:
     v = section["video"]
     lines = [f"{v['width']}x{v['height']}, {v['fps']:g} fps, {v['seconds']:g} s ({v['frames']} frames, "
              f"{v['clips']} clips), preset `{section['preset']}` with random weights, method "
-             f"`{section['method']}`, the command's defaults (detect every {section['detect_every']} frames, "
+             f"`{section['method']}` in {section.get('precision') or 'fp32'}, the command's defaults (detect every {section['detect_every']} frames, "
              f"batch {section['batch_size']}).", "",
              "| stage | seconds | frames/s | how |", "|---|---|---|---|"]
     how = {"decode": "one decode pass, on its own (the job decodes 3 times: 2 face passes, 1 render pass)",
@@ -724,8 +759,11 @@ def markdown(results: dict) -> str:
     notes = {"forward": f"Peak memory: {results['forward'].get('peak_memory', '')}. Transformer FLOPs as "
                         "`bench_model.transformer_tflop` counts them (the Xception entry flow not included).",
              "explain": "fp32 and bf16 (`explain(..., precision=)`; LRP keeps its transformer in fp32), fused "
-                        "attention, batch as the command explains; each method interleaved with a forward in the "
-                        "same precision, best of each; ratios are what to quote.",
+                        "attention, batch as the command explains; each "
+                        "method interleaved with a forward in the same precision, best of each; ratios are what to "
+                        "quote.  Correlation: the lowest over the clips (the timed ones; 8 random clips through the "
+                        "demo weights) between the bf16 maps and the fp32 maps of the same clips; in brackets, for scale, the "
+                        "fp32 maps of the same clips nudged by Gaussian noise of std 1e-4 (inputs span [-1, 1]).",
              "train": "One step: bf16 autocast forward, BCE, backward, gradient clipping, AdamW.  FLOPs per "
                       "step = 3 x the transformer's forward FLOPs x batch (the backbone not counted: a lower bound).",
              "ddp": ""}
@@ -808,15 +846,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train": lambda: bench_train(settings, device),
         "ddp": lambda: bench_ddp(settings, device, results.get("train"), args.ddp_gloo),
     }
+    def write(final: bool) -> None:
+        """Both files after every section: a run cut off by a time limit still leaves what it measured."""
+        results["meta"] = meta(device, settings, args, argv, final)
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out / "gpu.json", json.dumps(results, indent=2) + "\n")
+        write_atomic(args.out / "gpu.md", markdown(results))
+
     for name in SECTIONS:
         if name in args.only:
             with section_guard(results, name):
                 results[name] = runners[name]()
             log(f"{name}: done")
+            write(final=False)
     if "cells" in results["forward"]:  # the eager cells ran: now the compiled ones, in the time left
         with section_guard(results["forward"], "compiled"):
             bench_forward_compiled(results["forward"], settings, device, args.compile, _START + settings.time_limit_s)
-    results["meta"] = {
+    write(final=True)
+    log(f"wrote {args.out / 'gpu.md'} and {args.out / 'gpu.json'} in {results['meta']['wall_s']:.0f} s")
+    failed = [n for n in SECTIONS if str(results[n].get("status", "ok")).startswith("failed")]
+    return 1 if failed else 0
+
+
+def meta(device: torch.device, settings: Settings, args: argparse.Namespace, argv: list[str],
+         final: bool) -> dict[str, Any]:
+    """What ran where: the numbers mean little without the card, the versions and the load."""
+    return {
         "device": device_name(device), "device_type": device.type, "torch": torch.__version__,
         "cuda": torch.version.cuda, "python": platform.python_version(), "smoke": args.smoke,
         "cpu_threads": torch.get_num_threads(), "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
@@ -824,14 +879,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "preset": settings.preset, "settings": dataclasses.asdict(settings), "compile": args.compile,
         "command": shlex.join(["python", "benchmarks/bench_gpu.py", *argv]),
         "date": time.strftime("%Y-%m-%d %H:%M"), "load_average": list(os.getloadavg()),
-        "wall_s": time.perf_counter() - _START,
+        "wall_s": time.perf_counter() - _START, "complete": final,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "gpu.md").write_text(markdown(results))
-    log(f"wrote {args.out / 'gpu.md'} and {args.out / 'gpu.json'} in {results['meta']['wall_s']:.0f} s")
-    failed = [n for n in SECTIONS if str(results[n].get("status", "ok")).startswith("failed")]
-    return 1 if failed else 0
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write beside, then rename: a reader never sees half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 if __name__ == "__main__":

@@ -377,7 +377,9 @@ def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineO
     total = len(positions)
     for first in range(0, total, options.batch_size):
         with timer.stage("explain"):
-            batch = normalize_clip(video.crops[positions[first:first + options.batch_size]]).to(device)
+            # uint8 to the device, scaled there: a quarter of the bytes to copy, and no CPU pass over them
+            crops = torch.from_numpy(np.ascontiguousarray(video.crops[positions[first:first + options.batch_size]]))
+            batch = normalize_clip(crops.to(device))
             try:
                 parts.append(explain(model, batch, method=options.method, precision=options.precision))
             except ValueError as err:  # an unknown method or option: the user's input

@@ -2,13 +2,15 @@
 
 ``extract_face_clips`` streams the video twice: a first pass detects faces (every k-th frame)
 and tracks them, a second one cuts the square crops of the chosen track.  Only crops (small)
-are kept, never full frames.  Clips are windows of T consecutive frames with a face, taken
+are kept, never full frames.  Each pass decodes in a background thread, ahead of the detector
+or the cropping (``data.background.Prefetch``).  Clips are windows of T consecutive frames with a face, taken
 every ``stride`` frames; a video's score is the mean of its clip scores (``video_score``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .background import Prefetch
 from .faces import CROP_MARGIN, FaceDetector, box_to_crop_coords, create_detector, crop_square, track_faces
 from .video import VideoReader
 
@@ -130,6 +133,19 @@ def _mask_frames(mask_path: Path, size: tuple[int, int]):
         yield np.zeros(size, np.uint8)
 
 
+def _decoded(reader: VideoReader, convert: Callable[[int], bool],
+             limit: int | None) -> Iterator[tuple[int, np.ndarray | None]]:
+    """(index, RGB frame) for the first ``limit`` frames, RGB only where ``convert(index)`` (else None).
+
+    Every frame must be decoded (a codec decodes in order), but converting to RGB costs as much
+    again, so the passes that look at some frames convert those alone.  Run in a ``Prefetch`` thread.
+    """
+    for index, frame in enumerate(reader.frames()):
+        if limit is not None and index >= limit:
+            return
+        yield index, reader.to_rgb(frame) if convert(index) else None
+
+
 def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, frames: int = 6,
                        stride: int | None = None, detector: str | FaceDetector = "mtcnn",
                        face: int | None = None, detect_every: int = 1, margin: float = CROP_MARGIN,
@@ -152,10 +168,9 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
     limit = max_frames if max_frames else None
 
     detections = []
-    for index, frame in enumerate(reader.frames()):
-        if limit is not None and index >= limit:
-            break
-        detections.append(detector.detect(reader.to_rgb(frame)) if index % detect_every == 0 else None)
+    with Prefetch(_decoded(reader, lambda i: i % detect_every == 0, limit), name="decode") as decoded:
+        for _, rgb in decoded:  # the detector works while the next frames decode
+            detections.append(None if rgb is None else detector.detect(rgb))
     num_frames = len(detections)
     tracks = track_faces(detections, max_gap=max(max_gap, 2 * detect_every), smooth_sigma=smooth_sigma)
     track_index, track = _choose_track(tracks, face, path, num_frames, detector)
@@ -173,16 +188,15 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
 
     masks_in = _mask_frames(Path(mask_path), reader.frame_size) if mask_path is not None else None
     crops, masks, points = [], [], []
-    for index, frame in enumerate(reader.frames()):
-        if index >= num_frames:
-            break
-        mask_frame = next(masks_in) if masks_in is not None else None
-        if not wanted[index]:
-            continue
-        crops.append(crop_square(reader.to_rgb(frame), boxes[index], image_size))
-        points.append(box_to_crop_coords(track.keypoints[index], boxes[index], image_size))
-        if mask_frame is not None:
-            masks.append(crop_square(mask_frame, boxes[index], image_size))
+    with Prefetch(_decoded(reader, wanted.__getitem__, num_frames), name="decode") as decoded:
+        for index, rgb in decoded:
+            mask_frame = next(masks_in) if masks_in is not None else None
+            if rgb is None:
+                continue
+            crops.append(crop_square(rgb, boxes[index], image_size))
+            points.append(box_to_crop_coords(track.keypoints[index], boxes[index], image_size))
+            if mask_frame is not None:
+                masks.append(crop_square(mask_frame, boxes[index], image_size))
     if len(crops) != len(crop_frames):
         raise InputError(f"{path}: the video changed or ended early while reading it a second time")
     return VideoClips(

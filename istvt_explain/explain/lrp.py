@@ -99,6 +99,8 @@ class LRPAttribution(Relevance):
         # The transformer runs in float32 whatever the precision: the rules divide by activations
         # (R / z), and 16-bit activations turn a near-cancellation into a spike (under bf16 one
         # clip's map correlated 0.67 with float32).  The entry flow keeps the reduced precision.
+        # Not TF32 either, though it halves LRP's time on an H200: with the demo weights its frame
+        # curves correlated -0.61 with float32 (benchmarks/results/gpu_h200_tf32_lrp).
         with (lrp_mode(model, self.settings["linear_rule"]) as signal, AttentionCapture(model, detach=False) as cap,
               autocast_off()):
             tokens = upcast(embedded.detach()).requires_grad_(True)  # so the maps need grad even for a frozen model

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..data.background import BackgroundSink, Prefetch
 from ..data.video import VideoReader, VideoWriter
 from ..pipeline import StageTimer, VideoAnalysis
 from ..segments import Segment, segment_at
@@ -163,25 +164,22 @@ def render_video(analysis: VideoAnalysis, out_path: str | Path, style: OverlaySt
     width, height = composer.size
     kept: dict[int, np.ndarray] = {}
     wanted = set(keep_frames)
-    reader = VideoReader(analysis.video_path)
     total = analysis.num_frames
-    with VideoWriter(out_path, analysis.fps, width, height) as writer:
-        frames = iter(reader)
-        index = 0
-        while True:
-            with timer.stage("decode"):
-                frame = next(frames, None)
-            if frame is None:
-                break
-            with timer.stage("render"):
-                composed = composer.compose(index, frame)
-            if index in wanted:
-                kept[index] = composed
-            with timer.stage("encode"):
-                writer.write(composed)
-            index += 1
-            if progress:
-                progress("render", index, total)
-        start, cpu = time.perf_counter(), time.process_time()
-    timer.add("encode", time.perf_counter() - start, time.process_time() - cpu)  # the encoder's flush on close
+    # Decode ahead and encode behind in threads (``data.background``): the three stages overlap.
+    # The decode and encode timers get their threads' own busy seconds (no CPU seconds: the
+    # process clock counts every thread), the render timer the composing alone.
+    with VideoWriter(out_path, analysis.fps, width, height) as writer, \
+            Prefetch(iter(VideoReader(analysis.video_path)), name="decode") as frames:
+        with BackgroundSink(writer.write, name="encode") as encoder:
+            for index, frame in enumerate(frames):
+                with timer.stage("render"):
+                    composed = composer.compose(index, frame)
+                if index in wanted:
+                    kept[index] = composed
+                encoder.put(composed)
+                if progress:
+                    progress("render", index + 1, total)
+        start = time.perf_counter()
+    timer.add("decode", frames.busy_s)
+    timer.add("encode", encoder.busy_s + time.perf_counter() - start)  # the encoder's flush on close
     return kept
