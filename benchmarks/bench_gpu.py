@@ -13,8 +13,10 @@ Sections (each writes its numbers into ``OUT/gpu.json`` and a table into ``OUT/g
    section, and only while the run can still end within ``--time-limit`` (a compile takes about a
    minute for the paper preset), so the whole run keeps to its time whatever the compiler does.
 2. ``explain``: each attention-based method (attention, rollout, relevance, lrp, spatial-only,
-   temporal-only) as a ratio to a plain forward, timed interleaved (``bench_explain.paired``), fp32 and
-   at the command's batch, as the command explains.
+   temporal-only, and lrp-epsilon: LRP with the epsilon rule) as a ratio to a plain forward, timed
+   interleaved (``bench_explain.paired``), fp32 and bf16, at the command's batch; and under bf16, how
+   well each method's maps correlate with fp32's, next to how well fp32's survive a 1e-4 nudge of the
+   input (the method's own stability, for scale).
 3. ``e2e``: ``istvt-explain VIDEO --out ... --json ...`` (in this process, random weights of the preset
    saved with ``save_checkpoint``: speed only) on a generated 720p, 30 fps, 20 s face video
    (``data.media.make_face_video``); frames/s per stage and in total, against the real-time goal of 30.
@@ -58,7 +60,10 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("forward", "explain", "e2e", "train", "ddp")
-EXPLAIN_METHODS = ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only")
+# row name -> (method, options): every attention-based method, and LRP with its cheaper linear rule
+EXPLAIN_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    name: (name, {}) for name in ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only")
+} | {"lrp-epsilon": ("lrp", {"linear_rule": "epsilon"})}
 REAL_TIME_FPS = 30.0
 NUDGE = 1e-4  # std of the input noise that shows how stable a method's own fp32 maps are (inputs span [-1, 1])
 # Dense (no sparsity) bf16 tensor-core peaks from the vendor's data sheets; the first name found in the
@@ -78,6 +83,7 @@ class Settings:
     repeats: int
     explain_batch: int
     explain_repeats: int
+    agreement_clips: int  # clips through the demo weights for the bf16-against-fp32 map check
     video_size: tuple[int, int]  # (width, height)
     video_seconds: float
     video_fps: float
@@ -88,9 +94,11 @@ class Settings:
 
 
 FULL = Settings(preset="paper", batches=(1, 8, 32), warmup=3, repeats=10, explain_batch=4, explain_repeats=5,
+                agreement_clips=8,
                 video_size=(1280, 720), video_seconds=20.0, video_fps=30.0, train_batch=8, train_steps=10,
                 time_limit_s=450.0, compile_guess_s=90.0)
 SMOKE = Settings(preset="tiny", batches=(1, 2), warmup=1, repeats=2, explain_batch=1, explain_repeats=2,
+                 agreement_clips=2,
                  video_size=(320, 180), video_seconds=2.0, video_fps=30.0, train_batch=2, train_steps=2,
                  time_limit_s=300.0, compile_guess_s=60.0)
 
@@ -334,7 +342,7 @@ def bench_explain(settings: Settings, device: torch.device) -> dict[str, Any]:
     model = preset_model(settings.preset, device)
     clips = random_clips(model.config, settings.explain_batch, device)
     demo = load_demo_model(device=device)  # trained weights: maps with structure, for the agreement check
-    demo_clips = random_clips(demo.config, 8, device)
+    demo_clips = random_clips(demo.config, settings.agreement_clips, device)
 
     def forward(precision: str) -> None:
         with torch.inference_mode(), autocast(precision, device):
@@ -342,7 +350,8 @@ def bench_explain(settings: Settings, device: torch.device) -> dict[str, Any]:
         synchronize(device)
 
     def method_call(name: str, precision: str) -> None:
-        explain(model, clips, method=name, precision=precision)
+        method, options = EXPLAIN_METHODS[name]
+        explain(model, clips, method=method, precision=precision, **options)
         synchronize(device)
 
     results: dict[str, Any] = {"preset": settings.preset, "batch": settings.explain_batch, "precision": "fp32",
@@ -359,8 +368,8 @@ def bench_explain(settings: Settings, device: torch.device) -> dict[str, Any]:
                                  "ratio": method_s / forward_s, "median_pair_ratio": median_ratio}
                 if precision != "fp32":
                     methods[name]["agreement"] = {
-                        "paper_random": map_agreement(model, clips, name, precision),
-                        "demo_weights": map_agreement(demo, demo_clips, name, precision)}
+                        "paper_random": map_agreement(model, clips, *EXPLAIN_METHODS[name], precision),
+                        "demo_weights": map_agreement(demo, demo_clips, *EXPLAIN_METHODS[name], precision)}
             except Exception as err:
                 methods[name] = {"status": f"failed: {one_line(err)}"}
                 log(methods[name]["status"])
@@ -368,17 +377,18 @@ def bench_explain(settings: Settings, device: torch.device) -> dict[str, Any]:
     return results
 
 
-def map_agreement(model: torch.nn.Module, clips: torch.Tensor, method: str, precision: str) -> dict[str, float]:
+def map_agreement(model: torch.nn.Module, clips: torch.Tensor, method: str, options: dict[str, Any],
+                  precision: str) -> dict[str, float]:
     """The lowest Pearson correlation, over ``clips``, of ``precision``'s maps with float32's (issue bar: 0.99)."""
     import numpy as np
 
     from istvt_explain.explain import explain
 
-    full = explain(model, clips, method=method, precision="fp32")
-    reduced = explain(model, clips, method=method, precision=precision)
+    full = explain(model, clips, method=method, precision="fp32", **options)
+    reduced = explain(model, clips, method=method, precision=precision, **options)
     generator = torch.Generator(device=clips.device).manual_seed(1)
     noise = torch.randn(clips.shape, generator=generator, device=clips.device, dtype=clips.dtype)
-    nudged = explain(model, clips + NUDGE * noise, method=method, precision="fp32")
+    nudged = explain(model, clips + NUDGE * noise, method=method, precision="fp32", **options)
 
     def lowest(a: torch.Tensor, b: torch.Tensor) -> float:
         pairs = zip(a.detach().cpu().double(), b.detach().cpu().double(), strict=True)
@@ -761,8 +771,8 @@ def markdown(results: dict) -> str:
              "explain": "fp32 and bf16 (`explain(..., precision=)`; LRP keeps its transformer in fp32), fused "
                         "attention, batch as the command explains; each "
                         "method interleaved with a forward in the same precision, best of each; ratios are what to "
-                        "quote.  Correlation: the lowest over the clips (the timed ones; 8 random clips through the "
-                        "demo weights) between the bf16 maps and the fp32 maps of the same clips; in brackets, for scale, the "
+                        "quote.  Correlation: the lowest over the clips (the timed ones; random clips through the "
+                        "demo weights, 8 in a full run) between the bf16 maps and the fp32 maps of the same clips; in brackets, for scale, the "
                         "fp32 maps of the same clips nudged by Gaussian noise of std 1e-4 (inputs span [-1, 1]).",
              "train": "One step: bf16 autocast forward, BCE, backward, gradient clipping, AdamW.  FLOPs per "
                       "step = 3 x the transformer's forward FLOPs x batch (the backbone not counted: a lower bound).",

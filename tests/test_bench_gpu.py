@@ -18,12 +18,12 @@ import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
 SECTIONS = ("forward", "explain", "e2e", "train", "ddp")
-METHODS = ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only")
+METHODS = ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only", "lrp-epsilon")
 STAGES = ("decode", "detect", "crops", "model", "explain", "render", "encode")
 MAY_BE_ZERO = {"compile_seconds_spent"}  # no compiled cell ran on the CPU
 
 
-def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout)
 
 
@@ -61,8 +61,13 @@ def test_every_section_has_finite_positive_numbers(smoke) -> None:
     assert measured
     for path, value in measured:
         assert math.isfinite(value), f"{path} = {value}"
+        if ".agreement." in path and not path.endswith(".clips"):  # a correlation
+            assert -1 <= value <= 1, f"{path} = {value}"
+            continue
         assert value > 0 or path.rsplit(".", 1)[-1] in MAY_BE_ZERO, f"{path} = {value}"
-    assert results["meta"]["device_type"] == "cpu" and results["meta"]["smoke"] is True
+    meta = results["meta"]
+    assert meta["device_type"] == "cpu" and meta["smoke"] is True and meta["complete"] is True
+    assert not list(out.glob("*.partial"))
 
 
 def test_forward_measures_every_eager_cell(smoke) -> None:
@@ -87,6 +92,11 @@ def test_explain_e2e_train_and_ddp_sections(smoke) -> None:
         methods = results["explain"][key]
         assert tuple(methods) == METHODS
         assert all(m["status"] == "ok" and m["ratio"] > 0 for m in methods.values()), methods
+    for method in results["explain"]["methods_bf16"].values():  # bf16 maps against fp32, and the nudge for scale
+        for agreement in method["agreement"].values():
+            assert {"spatial", "temporal", "nudged_fp32_spatial", "nudged_fp32_temporal"} <= set(agreement)
+    relevance = results["explain"]["methods_bf16"]["relevance"]["agreement"]["demo_weights"]
+    assert relevance["spatial"] > 0.99 and relevance["nudged_fp32_spatial"] > 0.99
     e2e = results["e2e"]
     assert set(e2e["stage_frames_per_s"]) == set(STAGES)
     assert e2e["frames_per_s"] > 0 and e2e["video"]["frames"] == 60 and e2e["real_time_goal_fps"] == 30

@@ -42,7 +42,9 @@ def test_presets_load():
     assert paper.model.preset == "paper"
     demo = load_config("demo")
     assert demo.model.preset == "tiny" and demo.model.overrides == {}
-    assert "grace_hopper" not in demo.data.train_pictures and demo.data.test_pictures == ["grace_hopper", "carphone"]
+    assert "grace_hopper" not in demo.data.train_pictures and demo.data.test_pictures[:2] == ["grace_hopper", "carphone"]
+    wide = load_config("demo_wide")  # stage 2: more training people, the same held-out ones
+    assert wide.data.test_pictures == demo.data.test_pictures and set(demo.data.train_pictures) < set(wide.data.train_pictures)
 
 
 @pytest.mark.parametrize("raw, key", [

@@ -247,7 +247,8 @@ def summary(analysis: VideoAnalysis, written: list[Path], timings: dict[str, flo
     probs = a.clip_probability
     lines.append(f"  clip scores      min {probs.min():.3f}  mean {probs.mean():.3f}  max {probs.max():.3f}")
     stages = "  ".join(f"{k} {v:.2f}s" for k, v in timings.items())
-    lines.append(f"  time             {elapsed:.1f}s, {a.num_frames / max(elapsed, 1e-9):.1f} frames/s ({stages})")
+    lines.append(f"  time             {elapsed:.1f}s, {a.num_frames / max(elapsed, 1e-9):.1f} frames/s ({stages}; "
+                 "decoding and encoding run in threads beside the other stages)")
     for path in written:
         lines.append(f"  wrote            {path}")
     return "\n".join(lines)

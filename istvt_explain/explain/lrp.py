@@ -15,7 +15,8 @@ for ``relevance`` (``R <- R + Mbar R``, vector form).
 Rules (see ``lrp_rules``): z+ for every linear layer (the class head
 included; with ``linear_rule="epsilon"`` the blocks' linear layers take the
 bias-free epsilon rule of AttnLRP instead, whose backward costs one matrix
-product where z+ costs four), gradient x input halves for both matrix products of attention,
+product where z+ costs four, but whose maps do not survive a 1e-4 nudge of the input: a speed
+experiment, not a map to read), gradient x input halves for both matrix products of attention,
 identity through LayerNorm, GELU and softmax, the |z| split for the
 self-subtract, and residual rescaling so relevance is conserved.  The conv
 stem is *not* traversed: the read-out is at the token grid, where the
