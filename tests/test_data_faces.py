@@ -87,3 +87,58 @@ def test_square_boxes_and_crops_keep_scale_at_the_border():
     assert crop.shape == (50, 50, 3)
     assert crop[:, :9].max() == 0 and crop[46:].max() == 0  # outside the frame (left, bottom) is black
     assert crop[:44, 11:].min() == 200
+
+
+def _frames_with_faces(count: int) -> list[np.ndarray | None]:
+    """The astronaut at a different place in each frame, every third frame skipped (None)."""
+    picture, frames = face_image(), []
+    for i in range(count):
+        if i % 3 == 2:
+            frames.append(None)
+            continue
+        canvas = np.full((360, 640, 3), 100 + i, np.uint8)
+        canvas[40 + 4 * i:280 + 4 * i, 60 + 25 * i:290 + 25 * i] = picture
+        frames.append(canvas)
+    return frames
+
+
+@pytest.mark.parametrize("name", ["mtcnn", "haar"])
+def test_parallel_detection_equals_one_thread_in_order(name, monkeypatch):
+    from istvt_explain.data import detectors
+
+    frames = _frames_with_faces(12)
+    detector = create_detector(name)
+    alone = detectors.parallel_detect(frames, detector, workers=1)
+    clones: list[object] = []
+    real_clone = type(detector).clone
+    monkeypatch.setattr(type(detector), "clone", lambda self: clones.append(1) or real_clone(self))
+    together = detectors.parallel_detect(iter(frames), detector, workers=3)  # a generator, as the face pass gives
+    assert 1 <= len(clones) <= 3  # one detector per thread that ran, never the caller's own
+    assert [d is None for d in together] == [f is None for f in frames]
+    for a, b in zip(alone, together, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert len(a) == len(b) >= 1
+            np.testing.assert_allclose([d.box for d in a], [d.box for d in b])
+    xs = [d[0].box[0] for d in together if d]
+    assert xs == sorted(xs)  # the face moves right frame by frame: results came back in frame order
+
+
+def test_a_detector_without_clone_runs_in_the_callers_thread():
+    import threading
+
+    from istvt_explain.data import detectors
+
+    class Replay:
+        name = "replay"
+
+        def __init__(self) -> None:
+            self.threads: set[str] = set()
+
+        def detect(self, frame):
+            self.threads.add(threading.current_thread().name)
+            return []
+
+    replay = Replay()
+    assert detectors.parallel_detect([np.zeros((4, 4, 3), np.uint8)] * 5 + [None], replay, workers=4) == [[]] * 5 + [None]
+    assert replay.threads == {threading.current_thread().name}

@@ -3,8 +3,8 @@
 ``extract_face_clips`` streams the video twice: a first pass detects faces (every k-th frame)
 and tracks them, a second one cuts the square crops of the chosen track.  Only crops (small)
 are kept, never full frames.  Each pass decodes in a background thread, ahead of the detector
-or the cropping (``data.background.Prefetch``).  Clips are windows of T consecutive frames with a face, taken
-every ``stride`` frames; a video's score is the mean of its clip scores (``video_score``).
+or the cropping (``data.background.Prefetch``).  Clips are windows of T consecutive frames with a
+face, taken every ``stride`` frames; a video's score is the mean of its clip scores (``video_score``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 
 from ..errors import InputError
 from .background import Prefetch
+from .detectors import parallel_detect
 from .faces import CROP_MARGIN, FaceDetector, box_to_crop_coords, create_detector, crop_square, track_faces
 from .video import VideoReader
 
@@ -151,13 +152,14 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
                        face: int | None = None, detect_every: int = 1, margin: float = CROP_MARGIN,
                        max_frames: int | None = None, max_clips: int | None = None,
                        mask_path: str | os.PathLike | None = None, smooth_sigma: float = 2.0,
-                       max_gap: int = 12) -> VideoClips:
+                       max_gap: int = 12, detect_workers: int | None = None) -> VideoClips:
     """Detect, track and crop the faces of a video; return its clips of ``frames`` crops.
 
     ``face``: which face track (None = the largest).  ``detect_every``: run the detector on every
     k-th frame and interpolate between.  ``max_frames``: look at the first frames only.
     ``max_clips``: keep that many clips, evenly spread.  ``mask_path``: a mask video of the same
-    frames (FaceForensics++ ``masks/``), cropped with the same boxes.
+    frames (FaceForensics++ ``masks/``), cropped with the same boxes.  ``detect_workers``: frames
+    detected at once (None: a quarter of the cores, at most 4; ``detectors.parallel_detect``).
     Raises ``InputError`` naming the file when it is unreadable, has no face, or too few face frames.
     """
     path = Path(video_path)
@@ -167,10 +169,9 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
     detect_every = max(1, int(detect_every))
     limit = max_frames if max_frames else None
 
-    detections = []
     with Prefetch(_decoded(reader, lambda i: i % detect_every == 0, limit), name="decode") as decoded:
-        for _, rgb in decoded:  # the detector works while the next frames decode
-            detections.append(None if rgb is None else detector.detect(rgb))
+        # the detector works (on several frames at once where there are cores) while the next frames decode
+        detections = parallel_detect((rgb for _, rgb in decoded), detector, detect_workers)
     num_frames = len(detections)
     tracks = track_faces(detections, max_gap=max(max_gap, 2 * detect_every), smooth_sigma=smooth_sigma)
     track_index, track = _choose_track(tracks, face, path, num_frames, detector)

@@ -11,9 +11,14 @@ time, not accuracy at face scale) and return boxes in the full frame's pixel coo
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import threading
 import types
 import warnings
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,6 +43,9 @@ class Detection:
 
 
 class FaceDetector(Protocol):
+    """What the face pass needs of a detector.  One that also has ``clone()`` (a copy with the same
+    settings, safe to run in another thread) is run on several frames at once (``parallel_detect``)."""
+
     name: str
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
@@ -77,6 +85,11 @@ class MTCNNDetector:
         self._net = _import_mtcnn()(min_face_size=min_face, steps_threshold=list(thresholds))
         self.min_score = float(min_score)
         self.max_side = int(max_side)
+        self._options = {"min_face": min_face, "thresholds": thresholds, "min_score": min_score, "max_side": max_side}
+
+    def clone(self) -> MTCNNDetector:
+        """A detector with the same settings and its own networks (one per thread: a net is not shared)."""
+        return MTCNNDetector(**self._options)
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         small, scale = _shrink(frame, self.max_side)
@@ -109,6 +122,12 @@ class HaarDetector:
             raise RuntimeError(f"OpenCV could not load its cascade {cascade}")
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         self.min_face, self.max_side = min_face, max_side
+        self._options = {"cascade": cascade, "scale_factor": scale_factor, "min_neighbors": min_neighbors,
+                         "min_face": min_face, "max_side": max_side}
+
+    def clone(self) -> HaarDetector:
+        """A detector with the same settings and its own cascade (one per thread)."""
+        return HaarDetector(**self._options)
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         small, scale = _shrink(frame, self.max_side)
@@ -122,6 +141,44 @@ class HaarDetector:
 
 
 DETECTORS: dict[str, type] = {"mtcnn": MTCNNDetector, "haar": HaarDetector}
+
+
+def default_detect_workers() -> int:
+    """Threads that detect at once: a quarter of the cores, at most 4, at least 1.
+
+    Why a quarter: OpenCV runs each network on several threads of its own, and the Python parts of
+    MTCNN hold the GIL.  Measured on 2 cores, two threads already detect 1.4x faster than one.
+    """
+    return max(1, min(4, (os.cpu_count() or 1) // 4))
+
+
+def parallel_detect(frames: Iterable[np.ndarray | None], detector: FaceDetector,
+                    workers: int | None = None) -> list[list[Detection] | None]:
+    """``detector.detect`` of every frame (None stays None), in order, ``workers`` frames at once.
+
+    Each thread gets its own ``detector.clone()``; a detector without ``clone`` runs in this thread
+    alone.  At most ``2 * workers`` frames wait at a time, so memory stays bounded on long videos.
+    """
+    workers = default_detect_workers() if workers is None else max(1, int(workers))
+    if workers == 1 or not hasattr(detector, "clone"):
+        return [None if frame is None else detector.detect(frame) for frame in frames]
+    local = threading.local()
+
+    def detect(frame: np.ndarray) -> list[Detection]:
+        if not hasattr(local, "detector"):
+            local.detector = detector.clone()
+        return local.detector.detect(frame)
+
+    results: list[list[Detection] | None] = []
+    pending: deque[Future | None] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="detect") as pool:
+        for frame in frames:
+            pending.append(None if frame is None else pool.submit(detect, frame))
+            while len(pending) > 2 * workers:
+                done = pending.popleft()
+                results.append(None if done is None else done.result())
+        results += [None if done is None else done.result() for done in pending]
+    return results
 
 
 def create_detector(name: str = "mtcnn", **options) -> FaceDetector:
