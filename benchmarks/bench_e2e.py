@@ -32,8 +32,9 @@ import istvt_explain as ie
 from istvt_explain.data.clips import extract_face_clips, normalize_clip
 from istvt_explain.data.media import make_face_video
 from istvt_explain.data.video import VideoReader
-from istvt_explain.pipeline import PipelineOptions, StageTimer, analyze_video, optimize_for_inference
-from istvt_explain.render.video import render_video
+from istvt_explain.models.inference import optimize_for_inference
+from istvt_explain.pipeline import PipelineOptions, StageTimer, analyze_video
+from istvt_explain.pipeline.heatmap_video import render_video
 
 STAGES = ("decode", "faces", "detect", "model", "explain", "render", "encode")
 
@@ -97,10 +98,10 @@ def isolated(video: Path, model: torch.nn.Module, method: str, batch: int, repea
     On a shared machine a short run often lands in a quiet moment, a whole job rarely does: the sum
     of these minima estimates what the job costs on idle cores.
     """
+    from istvt_explain.attribution import explain
     from istvt_explain.data.detectors import create_detector
     from istvt_explain.data.video import VideoWriter
-    from istvt_explain.explain import explain
-    from istvt_explain.render.video import FrameComposer
+    from istvt_explain.pipeline.heatmap_video import FrameComposer
 
     options = PipelineOptions(method=method, batch_size=batch)
     frames = list(VideoReader(video))[:8]

@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 
 import istvt_explain as ie
-from istvt_explain.explain import explain
-from istvt_explain.explain._reference import dense_row, two_pass_lrp_row
-from istvt_explain.explain.propagation import class_start, propagate_row
+from istvt_explain.attribution import explain
+from istvt_explain.attribution._reference import dense_row, two_pass_lrp_row
+from istvt_explain.attribution.propagation import class_start, propagate_row
 
 METHODS: dict[str, dict] = {  # explain() options per timed entry
     "rollout": {"method": "rollout"}, "relevance": {"method": "relevance"}, "lrp": {"method": "lrp"},

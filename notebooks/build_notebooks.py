@@ -258,7 +258,7 @@ class FrameDifference(ie.Attribution):
 print([m for m in ie.available_methods() if m in ("gradient-x-input", "frame-difference")])'''),
         new_markdown_cell("## Explain with it, as with any built-in"),
         new_code_cell('''\
-from istvt_explain.evaluate.explanation_data import heldout_judging_set
+from istvt_explain.evaluate.explanations.data import heldout_judging_set
 
 COUNT = {"smoke": 4, "quick": 16, "paper": 48}[LEVEL]
 data = heldout_judging_set(COUNT, c.frames, c.image_size, seed=0)  # real and self-blended, people never trained on
@@ -273,8 +273,8 @@ print("spatial", tuple(exp.spatial.shape), "temporal", tuple(exp.temporal.shape)
         new_code_cell('''\
 import pandas as pd
 
-from istvt_explain.evaluate.judging import JudgingSettings
-from istvt_explain.evaluate.judging_report import gains_figure
+from istvt_explain.evaluate.explanations.judge import JudgingSettings
+from istvt_explain.evaluate.explanations.report import gains_figure
 
 res = ie.judge_explanations(model, data.clips, data.masks, methods=["relevance", "gradient-x-input", "frame-difference"],
                             settings=JudgingSettings(steps=2 if LEVEL == "smoke" else 4, sanity_clips=2))

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import istvt_explain as ie
-from istvt_explain.explain.explanation import Explanation
+from istvt_explain.attribution.explanation import Explanation
 
 IMAGE = 64
 FRAMES = 6

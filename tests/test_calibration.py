@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 import istvt_explain as ie
 from istvt_explain.cli import main
+from istvt_explain.data.synthetic import SyntheticClipDataset
 from istvt_explain.evaluate import (
     CalibrationReport,
     binary_nll,
@@ -24,7 +25,6 @@ from istvt_explain.evaluate.detection import score_dataset
 from istvt_explain.models import load_checkpoint, load_model, read_temperature
 from istvt_explain.models.weights import read_metadata
 from istvt_explain.train import config_from_dict, fit
-from istvt_explain.train.synthetic import SyntheticClipDataset
 
 SMALL = {"image_size": 64, "frames": 3, "depth": 2}
 

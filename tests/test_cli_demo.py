@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from e2e_support import leftovers, probe, tiny_weights
 
-from istvt_explain.demo import DEMO_WEIGHTS
+from istvt_explain.models.pretrained import DEMO_WEIGHTS
 
 
 def _command() -> list[str]:
@@ -41,7 +41,7 @@ def test_demo_command(tmp_path: Path) -> None:
 
 
 def test_demo_video_manipulates_only_the_second_half(tmp_path: Path) -> None:
-    from istvt_explain.demo_video import make_demo_video
+    from istvt_explain.data.demo_video import make_demo_video
 
     demo = make_demo_video(tmp_path / "d.mp4", frames_per_half=6, size=(320, 240))
     assert demo.num_frames == 12 and demo.fake_start == 6

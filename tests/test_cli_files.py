@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from istvt_explain.containers import VIDEO_CONTAINERS, container_for
+from istvt_explain.data.containers import VIDEO_CONTAINERS, container_for
 from istvt_explain.data.video import VideoWriter, write_video
 from istvt_explain.errors import InputError
 

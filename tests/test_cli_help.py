@@ -1,7 +1,8 @@
 """One help: the top-level --help shows the main job's usage and key options and every subcommand.
 
-The command line keeps copies of a few things so that parsing costs no torch import (the one-line
-helps, the method names, some defaults); these tests keep the copies equal to the originals.
+The command line reads method names, choices and defaults from torch-free library modules (the method
+catalogue, the presets, the pipeline's options), so parsing costs no torch import; it keeps one copy,
+the one-line helps of the commands, which these tests hold equal to the modules'.
 """
 
 from __future__ import annotations
@@ -58,33 +59,29 @@ def test_one_line_helps_match_the_modules(name: str) -> None:
     assert importlib.import_module(module_path).HELP.splitlines()[0] == help_text
 
 
-def test_copies_match_the_library() -> None:
-    from istvt_explain import segments
-    from istvt_explain.cli import explain_video
-    from istvt_explain.explain import METHODS, available_methods
-    from istvt_explain.pipeline import PipelineOptions
+def test_every_catalogued_method_is_a_class_that_carries_its_facts() -> None:
+    """The command line reads method names from the torch-free catalogue; each name must be a real class."""
+    from istvt_explain.attribution.catalogue import BUILT_IN
+    from istvt_explain.attribution.registry import get_method
 
-    built_in = [m for m in available_methods() if METHODS[m].__module__.startswith("istvt_explain.")]
-    assert sorted(explain_video.METHODS) == sorted(built_in)  # other tests may have registered their own
-    assert explain_video.DEFAULT_DETECT_EVERY == PipelineOptions().detect_every == 3
-    assert (explain_video.DEFAULT_MIN_CLIPS, explain_video.DEFAULT_MAX_GAP) == (segments.DEFAULT_MIN_CLIPS,
-                                                                                segments.DEFAULT_MAX_GAP)
+    for name, facts in BUILT_IN.items():
+        cls = get_method(name)
+        assert cls.facts is facts and cls.name == name and cls.label == facts.label and cls.signed == facts.signed
+        assert cls.__module__.startswith("istvt_explain.attribution.")
+        for alias in facts.aliases:
+            assert get_method(alias) is cls
 
 
-def test_choice_copies_match_the_library() -> None:
-    from istvt_explain.analysis.perturbations import available_perturbations
-    from istvt_explain.cli import choices
-    from istvt_explain.data import faces
-    from istvt_explain.data.datasets import READERS
-    from istvt_explain.data.datasets.ffpp import COMPRESSIONS, MANIPULATIONS
-    from istvt_explain.models import available_presets
-    from istvt_explain.precision import PRECISIONS
-    assert choices.PRECISIONS == PRECISIONS
-    assert list(choices.PRESETS) == available_presets()
-    assert list(choices.DATASETS) == sorted(READERS)
-    assert choices.FFPP_COMPRESSIONS == tuple(COMPRESSIONS) and choices.FFPP_MANIPULATIONS == tuple(MANIPULATIONS)
-    assert list(choices.PERTURBATIONS) == list(available_perturbations())
-    assert choices.CROP_MARGIN == faces.CROP_MARGIN
+def test_the_main_help_lists_the_catalogued_methods_and_library_defaults(capsys) -> None:
+    from istvt_explain.attribution.catalogue import BUILT_IN
+    from istvt_explain.pipeline.options import PipelineOptions
+
+    with pytest.raises(SystemExit):
+        main(["x.mp4", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in BUILT_IN:
+        assert name in text, name
+    assert f"(default {PipelineOptions().detect_every};" in text and f"(default {PipelineOptions().min_face})" in text
 
 
 @pytest.mark.parametrize("command", ["model-info", "preprocess", "evaluate-explanations", "sensitivity", "train",

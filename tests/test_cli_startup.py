@@ -54,7 +54,7 @@ def test_a_subpackage_is_reachable_as_an_attribute() -> None:
 
 
 def test_explain_stays_the_function_when_the_subpackage_loads_first() -> None:
-    """Importing ``istvt_explain.explain`` (as the pipeline does) sets a package attribute of that name."""
+    """Importing ``istvt_explain.attribution`` (as the pipeline does) sets a package attribute of that name."""
     code = ("import istvt_explain.pipeline, istvt_explain as ie, types\n"
             "assert callable(ie.explain) and not isinstance(ie.explain, types.ModuleType), ie.explain\n"
             "from istvt_explain import explain\nassert callable(explain)")

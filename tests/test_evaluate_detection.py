@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from istvt_explain.cli import main
+from istvt_explain.data.synthetic import SyntheticClipDataset
 from istvt_explain.evaluate.detection import (
     ScoreTable,
     detection_metrics,
@@ -18,7 +19,6 @@ from istvt_explain.evaluate.detection import (
     score_dataset,
 )
 from istvt_explain.models import create_model, save_checkpoint
-from istvt_explain.train.synthetic import SyntheticClipDataset
 
 
 def test_perfect_and_inverted_scores():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import istvt_explain as ie
-from istvt_explain.explain import AttentionCapture, explain, lrp_mode
+from istvt_explain.attribution import AttentionCapture, explain, lrp_mode
 
 FAST = {"integrated_gradients": {"n_steps": 2}, "occlusion": {"patch": 64, "stride": 64}}
 

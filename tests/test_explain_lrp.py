@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import istvt_explain as ie
-from istvt_explain.explain import explain, lrp_mode
-from istvt_explain.explain._reference import two_pass_lrp_row
-from istvt_explain.explain.lrp import LRPAttribution
+from istvt_explain.attribution import explain, lrp_mode
+from istvt_explain.attribution._reference import two_pass_lrp_row
+from istvt_explain.attribution.lrp import LRPAttribution
 from istvt_explain.models.layers import self_subtract
 from istvt_explain.models.lrp_rules import (
     IdentityRule,

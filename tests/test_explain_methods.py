@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import istvt_explain as ie
-from istvt_explain.explain import METHODS, Explanation, available_methods, explain
-from istvt_explain.explain.base import class_scores
+from istvt_explain.attribution import METHODS, Explanation, available_methods, explain
+from istvt_explain.attribution.base import class_scores
 
 # Cheap settings for the costly baselines (64 px crops, 3 frames: a 4 x 4 grid).
 FAST = {"integrated_gradients": {"n_steps": 4}, "occlusion": {"patch": 32, "stride": 32}}
@@ -95,7 +95,7 @@ def test_saliency_equals_plain_autograd(model):
 
 def test_relevance_gradients_match_autograd_through_the_whole_model(model):
     """The capture-based gradient at a map equals a full backward's (embedding graph cut changes nothing)."""
-    from istvt_explain.explain import AttentionCapture
+    from istvt_explain.attribution import AttentionCapture
 
     clips = clips_for(model, 1, seed=9)
     method = METHODS["relevance"](model)
@@ -172,7 +172,7 @@ def test_raw_attention_reads_the_last_block_paths_the_logit_uses(model):
     """A slow loop over (t, s) from the captured maps: As[0][0, s] * At[s][0, t], heads averaged.
     The gradient of the logit is zero on the spatial rows of frames t >= 1 in the last block, and
     non-zero on the class row, so those are the rows the map must come from."""
-    from istvt_explain.explain import AttentionCapture
+    from istvt_explain.attribution import AttentionCapture
 
     clips = clips_for(model, 1, seed=21)
     exp = explain(model, clips, method="attention")

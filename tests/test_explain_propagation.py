@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from istvt_explain.explain._reference import dense_mixing, dense_row
-from istvt_explain.explain.propagation import (
+from istvt_explain.attribution._reference import dense_mixing, dense_row
+from istvt_explain.attribution.propagation import (
     class_start,
     fuse_heads,
     propagate_row,

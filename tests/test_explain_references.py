@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import istvt_explain as ie
-from istvt_explain.explain import AttentionCapture, explain
-from istvt_explain.explain._reference import dense_row
-from istvt_explain.explain.base import class_scores
-from istvt_explain.explain.propagation import class_start, fuse_heads, weighted_relevance
+from istvt_explain.attribution import AttentionCapture, explain
+from istvt_explain.attribution._reference import dense_row
+from istvt_explain.attribution.base import class_scores
+from istvt_explain.attribution.propagation import class_start, fuse_heads, weighted_relevance
 
 
 @pytest.fixture(scope="module")

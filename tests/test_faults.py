@@ -171,8 +171,8 @@ def _train_config(**top):
 
 
 def _fit(out: Path, resume: bool = False, **top):
+    from istvt_explain.data.synthetic import SyntheticClipDataset
     from istvt_explain.train import fit
-    from istvt_explain.train.synthetic import SyntheticClipDataset
 
     return fit(_train_config(**top), out, train_set=SyntheticClipDataset(4, FRAMES, SIZE),
                val_set=SyntheticClipDataset(2, FRAMES, SIZE, seed=9), progress=False, resume=resume)

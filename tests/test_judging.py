@@ -13,8 +13,8 @@ import torch
 
 import istvt_explain as ie
 from istvt_explain.cli import main
-from istvt_explain.evaluate.explanation_data import pseudofake_judging_set
-from istvt_explain.evaluate.explanation_faithfulness import (
+from istvt_explain.evaluate.explanations.data import pseudofake_judging_set
+from istvt_explain.evaluate.explanations.faithfulness import (
     CurveSettings,
     curve_auc,
     deletion_insertion,
@@ -25,8 +25,10 @@ from istvt_explain.evaluate.explanation_faithfulness import (
     token_ranking,
     top_and_bottom,
 )
-from istvt_explain.evaluate.explanation_localisation import binary_mask, localisation_scores
-from istvt_explain.evaluate.explanation_sanity import (
+from istvt_explain.evaluate.explanations.judge import JudgingSettings, judge_explanations
+from istvt_explain.evaluate.explanations.localisation import binary_mask, localisation_scores
+from istvt_explain.evaluate.explanations.report import to_markdown, write_report
+from istvt_explain.evaluate.explanations.sanity import (
     abs_rank_correlation,
     map_ssim,
     randomisation_stages,
@@ -34,8 +36,6 @@ from istvt_explain.evaluate.explanation_sanity import (
     randomized_copy,
     sanity_check,
 )
-from istvt_explain.evaluate.judging import JudgingSettings, judge_explanations
-from istvt_explain.evaluate.judging_report import to_markdown, write_report
 from istvt_explain.evaluate.statistics import mean_interval
 
 
@@ -342,7 +342,7 @@ def test_cli_missing_weights_and_unknown_methods_are_usage_errors(tmp_path, caps
 
 
 def test_a_verdict_needs_every_interval_above_zero():
-    from istvt_explain.evaluate.judging import _all_above
+    from istvt_explain.evaluate.explanations.judge import _all_above
     from istvt_explain.evaluate.statistics import Interval
 
     up, down, across = Interval(0.2, 0.1, 0.3, 10), Interval(-0.2, -0.3, -0.1, 10), Interval(0.0, -0.1, 0.1, 10)

@@ -13,10 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
+from istvt_explain.data.material import archives as material_archives
+from istvt_explain.data.material import catalogue as face_material
+from istvt_explain.data.material.archives import MaterialArchive, archive_path, member_file, read_member
+from istvt_explain.data.material.catalogue import FacePicture, FaceVideo
 from istvt_explain.errors import InputError
-from istvt_explain.train import face_material, material_archives
-from istvt_explain.train.face_material import FacePicture, FaceVideo
-from istvt_explain.train.material_archives import MaterialArchive, archive_path, member_file, read_member
 
 WHEEL = "fakefaces-1.0-py3-none-any.whl"
 PICTURE = "fakefaces/data/face.png"

@@ -69,7 +69,7 @@ def test_channels_last_weights_keep_the_output(model) -> None:
 
     import torch
 
-    from istvt_explain.pipeline import optimize_for_inference
+    from istvt_explain.models.inference import optimize_for_inference
 
     fast = optimize_for_inference(copy.deepcopy(model))
     assert fast.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
@@ -87,7 +87,7 @@ def test_every_face_track_is_listed(model, partial) -> None:
 
 def test_every_face_is_analysed_with_one_detection_pass(model, two_face_video) -> None:
     """``analyze_every_face`` replays one detection pass: the same result as ``--face 1`` on its own."""
-    from istvt_explain.multiface import analyze_every_face
+    from istvt_explain.pipeline.faces import analyze_every_face
 
     options = PipelineOptions(method="rollout")
     every = analyze_every_face(two_face_video.path, model, options)

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import istvt_explain as ie
+from istvt_explain.attribution import registry
 from istvt_explain.errors import InputError
-from istvt_explain.explain import registry
 
 PLUGIN = '''
 import torch

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from istvt_explain.demo import load_demo_model
-from istvt_explain.explain import explain
-from istvt_explain.explain.propagation import class_start, propagate_row
-from istvt_explain.precision import autocast, autocast_dtype, resolve_precision
+from istvt_explain.attribution import explain
+from istvt_explain.attribution.propagation import class_start, propagate_row
+from istvt_explain.models.precision import autocast, autocast_dtype, resolve_precision
+from istvt_explain.models.pretrained import load_demo_model
 
 ATTENTION_METHODS = ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only")
 MIN_CORRELATION = 0.99  # the bar: reduced-precision maps against float32 on the same clips

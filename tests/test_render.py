@@ -9,14 +9,21 @@ import numpy as np
 import pytest
 import torch
 
+from istvt_explain.attribution.explanation import Explanation
 from istvt_explain.errors import InputError
-from istvt_explain.explain.explanation import Explanation
-from istvt_explain.pipeline import VideoAnalysis, _aggregate_frames, paste_map
+from istvt_explain.pipeline.analysis import VideoAnalysis, aggregate_frames
+from istvt_explain.pipeline.heatmap_video import FrameComposer
+from istvt_explain.pipeline.report import build_report, write_maps, write_report
 from istvt_explain.render.curves import TimelinePanel
 from istvt_explain.render.keyframes import save_keyframes
-from istvt_explain.render.overlay import OverlayStyle, blend_heatmap, colorize, colormap_lut, overlay_frame
-from istvt_explain.render.report import build_report, write_maps, write_report
-from istvt_explain.render.video import FrameComposer
+from istvt_explain.render.overlay import (
+    OverlayStyle,
+    blend_heatmap,
+    colorize,
+    colormap_lut,
+    overlay_frame,
+    paste_map,
+)
 
 
 def _analysis(num_frames: int = 14, frames: int = 6, grid: int = 4, width: int = 64, height: int = 48,
@@ -35,7 +42,7 @@ def _analysis(num_frames: int = 14, frames: int = 6, grid: int = 4, width: int =
     face[:12] = True
     a = VideoAnalysis(Path("x.mp4"), 25.0, width, height, num_frames, method, 0.5, exp,
                       np.arange(12).reshape(2, 6), boxes, face, np.empty(0), np.empty(0), np.empty(0))
-    _aggregate_frames(a)
+    aggregate_frames(a)
     return a
 
 

@@ -14,7 +14,7 @@ from e2e_support import face_video, tiny_weights
 from test_cli_explain_video import run_cli
 
 from istvt_explain.errors import InputError
-from istvt_explain.scan import CSV_COLUMNS, find_videos, video_key
+from istvt_explain.pipeline.scan import CSV_COLUMNS, find_videos, video_key
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_clips_of_short_videos_share_model_calls() -> None:
     """Groups end when their clips fill whole batches (or at the end); errors ride along."""
     from types import SimpleNamespace
 
-    from istvt_explain.scan import _batches
+    from istvt_explain.pipeline.scan.runner import _batches
 
     def item(name: str, clips: int | None):
         made = ValueError("bad") if clips is None else SimpleNamespace(frame_indices=[0] * clips)

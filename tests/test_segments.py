@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from istvt_explain.attribution.explanation import Explanation
 from istvt_explain.errors import InputError
-from istvt_explain.explain.explanation import Explanation
-from istvt_explain.pipeline import PipelineOptions, VideoAnalysis, _aggregate_frames
-from istvt_explain.segments import Segment, find_segments, segment_at
+from istvt_explain.pipeline import PipelineOptions, VideoAnalysis
+from istvt_explain.pipeline.analysis import aggregate_frames
+from istvt_explain.pipeline.segments import Segment, find_segments, segment_at
 
 T = 6
 
@@ -166,7 +167,7 @@ def analysis(scores: list[float], num_frames: int | None = None, **options) -> V
     boxes = np.tile(np.array([8.0, 4, 40, 36]), (num_frames, 1))
     a = VideoAnalysis(Path("x.mp4"), 25.0, 320, 240, num_frames, "relevance", 0.5, exp, side_by_side(k), boxes,
                       np.ones(num_frames, bool), np.empty(0), np.empty(0), np.empty(0), **options)
-    _aggregate_frames(a)
+    aggregate_frames(a)
     return a
 
 
@@ -182,7 +183,7 @@ def test_verdict_follows_the_segments_not_the_mean() -> None:
 
 
 def test_report_has_segments_and_says_what_fake_probability_is(tmp_path: Path) -> None:
-    from istvt_explain.render.report import build_report, write_report
+    from istvt_explain.pipeline.report import build_report, write_report
 
     write_report(build_report(analysis([0.1, 0.2, 0.1, 0.1, 0.9, 0.8, 0.95, 0.7])), tmp_path / "r.json")
     report = json.loads((tmp_path / "r.json").read_text())
@@ -198,8 +199,8 @@ def test_report_has_segments_and_says_what_fake_probability_is(tmp_path: Path) -
 
 def test_banner_names_the_segments_in_the_video_s_frame_numbers() -> None:
     """The strip under the video counts frames from 0 ("frame 24/47"), as the report: so does the banner."""
+    from istvt_explain.pipeline.heatmap_video import FrameComposer, headline, headline_variants
     from istvt_explain.render.overlay import FAKE_COLOR, REAL_COLOR
-    from istvt_explain.render.video import FrameComposer, headline, headline_variants
 
     a = analysis([0.1, 0.2, 0.1, 0.1, 0.9, 0.8, 0.95, 0.7])
     assert headline(a).startswith("FAKE: frames 24-47 (peak 0.95)")

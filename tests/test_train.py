@@ -9,11 +9,11 @@ import torch
 from safetensors.torch import load_file
 
 from istvt_explain.cli import main
+from istvt_explain.data.synthetic import SyntheticClipDataset
 from istvt_explain.models import CheckpointError, load_model
 from istvt_explain.train import ConfigError, available_configs, config_from_dict, fit, load_config
 from istvt_explain.train.logs import read_metrics
 from istvt_explain.train.state import load_state
-from istvt_explain.train.synthetic import SyntheticClipDataset
 
 SMALL = {"image_size": 64, "frames": 3, "depth": 2}
 
@@ -128,7 +128,7 @@ def test_truncated_state_is_refused_clearly(tmp_path):
 
 
 def test_pseudofake_pictures_items_follow_the_clip_contract():
-    from istvt_explain.train.pseudofake_data import PictureClipSource, PseudoFakeDataset
+    from istvt_explain.data.datasets.pseudofake import PictureClipSource, PseudoFakeDataset
 
     ds = PseudoFakeDataset(PictureClipSource(["astronaut", "camera"], 3, 64), 4, seed=1, blend="builtin")
     items = [ds[i] for i in range(4)]
@@ -192,8 +192,8 @@ def test_pair_groups_stay_together_and_shards_are_disjoint():
 
 
 def test_pseudofake_pairs_differ_only_by_the_blend():
-    from istvt_explain.train.degrade import DegradeOptions
-    from istvt_explain.train.pseudofake_data import PictureClipSource, PseudoFakeDataset
+    from istvt_explain.data.datasets.pseudofake import PictureClipSource, PseudoFakeDataset
+    from istvt_explain.data.degrade import DegradeOptions
 
     # Pixel-exact outside the blend for pointwise degradations (blur, scaling and codecs spread a change a few
     # pixels: see test_train_material).

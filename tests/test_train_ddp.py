@@ -19,7 +19,7 @@ WORKER = textwrap.dedent('''
     import torch
     import torch.distributed as dist
     from istvt_explain.train import config_from_dict, fit
-    from istvt_explain.train.synthetic import SyntheticClipDataset
+    from istvt_explain.data.synthetic import SyntheticClipDataset
 
     out = sys.argv[1]
     dist.init_process_group("gloo")  # the script owns the group: fit() and the evaluation join it

@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from istvt_explain.data.datasets.pseudofake import MaterialClipSource, PseudoFakeDataset, colourise
+from istvt_explain.data.pseudofake import self_blend_clip
+from istvt_explain.data.degrade import DegradeOptions, degrade_clip, h264_roundtrip
+from istvt_explain.data.material.catalogue import expand_material, face_pictures, material_person, video_faces
 from istvt_explain.errors import InputError
 from istvt_explain.train import ConfigError, config_from_dict
-from istvt_explain.train.degrade import DegradeOptions, degrade_clip, h264_roundtrip
-from istvt_explain.train.face_material import expand_material, face_pictures, material_person, video_faces
-from istvt_explain.train.pseudofake_data import (
-    MaterialClipSource,
-    PseudoFakeDataset,
-    colourise,
-    self_blend_clip,
-)
 
 
 def _clip(seed: int = 0, t: int = 4, s: int = 64) -> np.ndarray:
@@ -133,7 +129,7 @@ def test_video_material_gives_consecutive_runtime_crops():
 
 
 def test_degradation_ramp_starts_clean_and_reaches_the_full_rates():
-    from istvt_explain.train.degrade import ramped
+    from istvt_explain.data.degrade import ramped
 
     full = DegradeOptions()
     assert ramped(full, 1.0) == full and ramped(full, 3.0) == full
@@ -172,7 +168,7 @@ def _detail(frames: np.ndarray, inside: np.ndarray) -> float:
 
 
 def test_blend_frequency_mix_decides_whether_the_face_gets_softer_or_sharper():
-    from istvt_explain.train.pseudofake_data import DEFAULT_FREQUENCY_MIX, frequency_mix
+    from istvt_explain.data.pseudofake import DEFAULT_FREQUENCY_MIX, frequency_mix
     assert frequency_mix(None) == DEFAULT_FREQUENCY_MIX
     assert frequency_mix({"none": 2, "sharpen": 2}) == {"none": 0.5, "blur": 0.0, "sharpen": 0.5, "resample": 0.0}
     for bad in ({"blurry": 1}, {"blur": -1}, {"none": 0}):

@@ -1,30 +1,23 @@
 """Analyses of a trained detector: hard samples, sensitivity to degradations, per-head attention, explorer.
 
-Computation lives in ``hard_samples``, ``sensitivity``, ``perturbations`` and
-``attention``; ``gallery`` and ``paper`` write files through ``render``;
-``explorer`` is the notebook front end (ipywidgets is imported only there).
+Computation lives in ``hard_samples``, ``sensitivity``, ``perturbations`` and ``attention``;
+``gallery`` and ``paper`` write files through ``render``; ``explorer`` is the notebook front end
+(ipywidgets is imported only there).  Names resolve on first use.
 """
 
-from .attention import HeadAttention, head_attention
-from .clipsets import LabelledClips, clips_from_dataset, to_uint8_frames
-from .hard_samples import (
-    ClipScore,
-    ExplainedSample,
-    HardSamples,
-    clips_from_array,
-    clips_from_videos,
-    explain_hard_samples,
-    rank_hard_samples,
-    score_clips,
-)
-from .perturbations import PERTURBATIONS, Perturbation, available_perturbations, get_perturbation
-from .scores_io import load_evaluation, scores_from_records
-from .sensitivity import SensitivityResult, SensitivityRow, run_sensitivity
+import lazy_loader
 
-__all__ = [
-    "PERTURBATIONS", "ClipScore", "ExplainedSample", "HardSamples", "HeadAttention", "LabelledClips",
-    "Perturbation", "SensitivityResult", "SensitivityRow", "available_perturbations", "clips_from_array",
-    "clips_from_dataset", "clips_from_videos", "explain_hard_samples", "get_perturbation",
-    "head_attention", "load_evaluation", "rank_hard_samples", "run_sensitivity", "scores_from_records",
-    "score_clips", "to_uint8_frames",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=["attention", "clipsets", "common", "explorer", "gallery", "hard_samples", "paper", "perturbations",
+                "scores_io", "sensitivity"],
+    submod_attrs={
+        "attention": ["HeadAttention", "head_attention"],
+        "clipsets": ["LabelledClips", "clips_from_dataset", "to_uint8_frames"],
+        "hard_samples": ["ClipScore", "ExplainedSample", "HardSamples", "clips_from_array", "clips_from_videos",
+                         "explain_hard_samples", "rank_hard_samples", "score_clips"],
+        "perturbations": ["PERTURBATIONS", "Perturbation", "available_perturbations", "get_perturbation"],
+        "scores_io": ["load_evaluation", "scores_from_records"],
+        "sensitivity": ["SensitivityResult", "SensitivityRow", "run_sensitivity"],
+    },
+)

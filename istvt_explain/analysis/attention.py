@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..explain.attention_methods import last_block_paths
-from ..explain.capture import AttentionCapture
+from ..attribution.attention_methods import last_block_paths
+from ..attribution.capture import AttentionCapture
 
 
 @dataclass(frozen=True)

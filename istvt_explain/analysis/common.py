@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from ..explain.explanation import Explanation
-
-ExplainFn = Callable[..., Explanation]
-
-
-def default_explain_fn() -> ExplainFn:
-    """``istvt_explain.explain.explain``, imported late so that analyses load without every method."""
-    from ..explain import explain
-
-    return explain
+from ..attribution.batching import ExplainFn, explain_batches
+from ..attribution.explanation import Explanation
 
 
 def model_input(clips: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
@@ -43,24 +35,17 @@ def model_device(model: torch.nn.Module | None) -> torch.device:
 def explain_batched(model: torch.nn.Module, clips: np.ndarray, method: str, *,
                     batch_size: int = 4, explain_fn: ExplainFn | None = None,
                     options: dict[str, Any] | None = None) -> list[Explanation]:
-    """One explanation (B = 1) per clip, computed ``batch_size`` clips at a time to bound memory."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    explain_fn = explain_fn or default_explain_fn()
+    """One explanation (B = 1, on the CPU) per uint8 clip (K, T, H, W, 3), ``batch_size`` clips at a time.
+
+    The batching is ``explain_batches``'; analyses keep one explanation per clip because they pick
+    clips apart (a gallery, a perturbed copy against its original).
+    """
+    if len(clips) == 0:
+        return []
     device = model_device(model)
-    out: list[Explanation] = []
-    for start in range(0, len(clips), batch_size):
-        batch = model_input(clips[start:start + batch_size], device)
-        exp = explain_fn(model, batch, method=method, **(options or {}))
-        out.extend(_detached(exp.select(i)) for i in range(exp.batch_size))
-    return out
-
-
-def _detached(exp: Explanation) -> Explanation:
-    """Keep results on the CPU and out of any autograd graph: analyses hold many of them."""
-    return Explanation(exp.spatial.detach().float().cpu(), exp.temporal.detach().float().cpu(),
-                       exp.fake_probability.detach().float().cpu(), exp.logits.detach().float().cpu(),
-                       exp.method, exp.target, exp.settings, exp.extras)
+    joined = explain_batches(model, clips, method, batch_size=batch_size, explain_fn=explain_fn,
+                             to_input=lambda batch: model_input(batch, device), **(options or {}))
+    return [joined.select(i) for i in range(joined.batch_size)]
 
 
 @torch.no_grad()
@@ -110,9 +95,9 @@ def load_analysis_model(weights: str | None = None, device: str | torch.device |
     """
     import sys
 
-    from ..demo import DEMO_WEIGHTS, load_demo_model
     from ..errors import InputError
     from ..models import create_model, load_model
+    from ..models.pretrained import DEMO_WEIGHTS, load_demo_model
 
     if device is not None:
         try:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ..explain.explanation import Explanation
+from ..attribution.explanation import Explanation
 from ..render.figures import blend, heat_to_pixels, normalized_temporal
 from ..render.style import COLUMN_WIDTH, figure_png, figure_style
 from .attention import HeadAttention, head_attention
@@ -45,7 +45,7 @@ class ExplorerData:
         clips: uint8 (K, T, S, S, 3).
         names: one name per clip, shown in the clip menu.
         methods: the explanation methods offered.
-        explain_fn: stand-in for ``istvt_explain.explain.explain``.
+        explain_fn: stand-in for ``istvt_explain.attribution.explain``.
     """
 
     def __init__(self, model: torch.nn.Module, clips: np.ndarray, names: Sequence[str] | None = None,

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..attribution.explanation import Explanation
 from ..errors import InputError
-from ..explain.explanation import Explanation
 from .common import ExplainFn, explain_batched, fake_probabilities
 
 EPS = 1e-7

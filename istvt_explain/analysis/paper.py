@@ -29,7 +29,7 @@ FIGURE_NAMES = ("roc", "heatmaps", "temporal", "judging", "attention", "sensitiv
 
 _TIMING_COLUMNS = {"seconds_per_clip"}
 # The cheaper settings the judging run uses, reused for the heatmap grid.
-METHOD_OPTIONS: dict[str, dict[str, Any]] = {"integrated_gradients": {"n_steps": 8}, "occlusion": {"patch_frames": 2}}
+METHOD_OPTIONS: dict[str, dict[str, Any]] = {"integrated-gradients": {"n_steps": 8}, "occlusion": {"patch_frames": 2}}
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class FigureSettings:
     # 48 clips, 8 judged clips and integrated gradients judged as well): the full judging is
     # ``istvt-explain evaluate-explanations``.
     clips: int = 32
-    methods: tuple[str, ...] = ("attention", "rollout", "relevance", "lrp", "integrated_gradients")
+    methods: tuple[str, ...] = ("attention", "rollout", "relevance", "lrp", "integrated-gradients")
     grid_frames: tuple[int, ...] = (0, 2, 4)
     judging_clips: int = 2
     judging_methods: tuple[str, ...] | None = ("attention", "rollout", "relevance", "lrp")
@@ -191,7 +191,7 @@ def example_panels(model: torch.nn.Module, data: LabelledClips, scores: np.ndarr
 def judging_result(model: torch.nn.Module, data: LabelledClips, settings: FigureSettings,
                    progress: Callable[[str], None] | None = None):
     """The explanation judging (``evaluate.judging``) on a balanced handful of the clips."""
-    from ..evaluate.judging import JudgingSettings, judge_explanations
+    from ..evaluate.explanations.judge import JudgingSettings, judge_explanations
 
     chosen = balanced_indices(data.labels, settings.judging_clips)
     masks = torch.as_tensor(np.asarray(data.masks)[chosen], dtype=torch.float32)
@@ -304,7 +304,7 @@ def make_paper_figures(model: torch.nn.Module, data: LabelledClips, out_dir: str
     files["heatmaps"] = save_figure(F.heatmap_grid_figure(panels, settings.grid_frames), out, "heatmaps")
     files["temporal"] = save_figure(F.temporal_curves_figure(panels), out, "temporal")
 
-    from ..evaluate.judging_report import gains_figure
+    from ..evaluate.explanations.report import gains_figure
 
     judged = cache.run("judging", lambda: judging_result(model, data, settings, progress=say))
     judging = judging_rows(judged)

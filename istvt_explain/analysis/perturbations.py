@@ -16,10 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
-
-from ..data.codecs import jpeg_roundtrip
 
 PerturbFn = Callable[[np.ndarray, float, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
@@ -66,12 +63,22 @@ def _per_frame(fn: Callable[[np.ndarray, float], np.ndarray]) -> PerturbFn:
     return apply
 
 
+def _jpeg(frame: np.ndarray, quality: float) -> np.ndarray:
+    from ..data.codecs import jpeg_roundtrip  # OpenCV and PyAV: loaded when a clip is perturbed
+
+    return jpeg_roundtrip(frame, quality)
+
+
 def _blur(frame: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
     return cv2.GaussianBlur(frame, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
 
 
 def _downscale(frame: np.ndarray, factor: float) -> np.ndarray:
     """Down to ``factor`` of the size and back up: the detail a low-resolution source lost."""
+    import cv2
+
     h, w = frame.shape[:2]
     small = cv2.resize(frame, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -119,7 +126,7 @@ def _shuffle_frames(frames: np.ndarray, count: float, rng: np.random.Generator):
 
 
 PERTURBATIONS: dict[str, Perturbation] = {p.name: p for p in (
-    Perturbation("jpeg", "JPEG compression", "quality", (90, 50, 25, 10), _per_frame(jpeg_roundtrip)),
+    Perturbation("jpeg", "JPEG compression", "quality", (90, 50, 25, 10), _per_frame(_jpeg)),
     Perturbation("blur", "Gaussian blur", "sigma (px)", (0.5, 1.0, 2.0, 4.0), _per_frame(_blur)),
     Perturbation("noise", "Gaussian noise", "std (grey levels)", (2, 5, 10, 20), _noise),
     Perturbation("downscale", "Downscaling", "scale", (0.75, 0.5, 0.35, 0.25), _per_frame(_downscale)),

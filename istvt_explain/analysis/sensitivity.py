@@ -156,7 +156,7 @@ def run_sensitivity(
         seed: randomness of noise, dropped and shuffled frames; the same seed gives the same study.
         batch_size: clips explained at once.
         explain_options: passed on to the explanation method.
-        explain_fn: stand-in for ``istvt_explain.explain.explain`` (tests, other explainers).
+        explain_fn: stand-in for ``istvt_explain.attribution.explain`` (tests, other explainers).
         progress: called with a short message before each clip.
     """
     clips = as_uint8_clips(clips)

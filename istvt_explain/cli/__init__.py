@@ -116,7 +116,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(_usage(), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     if argv[0] in ("-V", "--version"):
-        from .. import __version__
+        from .._version import __version__
         print(f"istvt-explain {__version__}")
         return 0
     if argv[0] in SUBCOMMANDS:

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from .choices import PRESETS
+from ..models.presets import PRESETS
 
 HELP = "judge explanation methods (sanity, deletion, insertion, temporal, pointing) with pass/fail verdicts"
 # The Captum baselines cost tens of forward passes per clip: judged on a stated subset by default.
-BASELINE_CLIPS = {"integrated_gradients": 24, "occlusion": 24, "saliency": 48, "feature_ablation": 48}
+BASELINE_CLIPS = {"integrated-gradients": 24, "occlusion": 24, "saliency": 48, "frame-ablation": 48}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +46,7 @@ def _load(args: argparse.Namespace):
             return load_model(args.weights)
         if args.preset:
             return create_model(args.preset)
-        from ..demo import load_demo_model
+        from ..models.pretrained import load_demo_model
         return load_demo_model()
     except CheckpointError as err:
         raise InputError(f"{err} (use --weights PATH or --preset NAME)") from err
@@ -55,17 +55,14 @@ def _load(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..evaluate.explanation_data import heldout_judging_set
-    from ..evaluate.judging import JudgingSettings, judge_explanations, judging_options
-    from ..evaluate.judging_report import to_markdown, write_report
-    from ..explain import available_methods
+    from ..attribution.registry import available_methods, resolve_method
+    from ..evaluate.explanations.data import heldout_judging_set
+    from ..evaluate.explanations.judge import JudgingSettings, judge_explanations, judging_options
+    from ..evaluate.explanations.report import to_markdown, write_report
 
     if args.clips < 2 or args.steps < 1 or args.sanity_clips < 1:
         raise InputError("--clips must be >= 2, --steps and --sanity-clips >= 1")
-    methods = tuple(args.methods or available_methods())
-    unknown = [m for m in methods if m not in available_methods()]
-    if unknown:
-        raise InputError(f"unknown explanation method {unknown[0]!r}; choose from {', '.join(available_methods())}")
+    methods = tuple(resolve_method(m) for m in args.methods) if args.methods else tuple(available_methods())
     model = _load(args)
     c = model.config
     if not 1 <= args.top_k < c.frames:

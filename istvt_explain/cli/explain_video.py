@@ -16,25 +16,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
-from ..containers import VIDEO_CONTAINERS, container_for
+from .._version import __version__
+from ..attribution.catalogue import BUILT_IN, DEFAULT_METHOD
+from ..data.containers import VIDEO_CONTAINERS, container_for
+from ..data.detectors import DETECTORS
 from ..errors import InputError
-from .choices import PRECISIONS
+from ..models.device import DEVICES
+from ..models.precision import DEFAULT_PRECISION, PRECISIONS
+from ..pipeline.options import DEFAULT_DETECT_EVERY, DEFAULT_MIN_FACE, OptionError, PipelineOptions
+from ..pipeline.segments import DEFAULT_MAX_GAP, DEFAULT_MIN_CLIPS
 from .errors import UserError
 from .staging import StagedOutputs
 
 if TYPE_CHECKING:  # heavy (torch): imported inside the functions that use them, so --help stays instant
     import torch
 
-    from ..pipeline import StageTimer, VideoAnalysis
+    from ..pipeline.analysis import VideoAnalysis
+    from ..pipeline.timing import StageTimer
 
 KEYFRAME_GLOB = "[0-9][0-9]_frame[0-9]*.png"  # render.keyframes.keyframe_name
-METHODS = ("relevance", "rollout", "attention", "spatial-only", "temporal-only", "lrp", "saliency",
-           "integrated_gradients", "occlusion", "feature_ablation")
-"""The built-in explanation methods (``explain.available_methods()``, which imports torch): a copy so
-that parsing the options costs nothing; ``tests/test_cli_help.py`` checks that both lists agree."""
-DEFAULT_DETECT_EVERY = 3  # = pipeline.PipelineOptions.detect_every (tested)
-DEFAULT_MIN_CLIPS, DEFAULT_MAX_GAP = 2, 1  # = segments.DEFAULT_MIN_CLIPS / DEFAULT_MAX_GAP (tested)
 HELP = "explain a video: heatmap video, JSON report, maps and key frames (the default command)"
 
 DEMO_NOTICE = ("note: using the bundled demo weights (tiny preset, trained on synthetic pseudo-fakes only; "
@@ -76,13 +76,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--weights", metavar="PATH",
                        help="an istvt-explain checkpoint (.safetensors); default: the bundled demo weights")
     model.add_argument("--preset", help="refuse weights that are not of this preset (paper, small, tiny)")
-    model.add_argument("--method", default="relevance", metavar="NAME",
-                       help=f"explanation method: {', '.join(METHODS)}, or a registered plugin's (docs/judging.md; "
-                            "default relevance; the Captum baselines integrated_gradients, occlusion, "
-                            "feature_ablation take minutes per clip on a CPU)")
-    model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    slow = ", ".join(f.name for f in BUILT_IN.values() if f.cost == "many-passes")
+    model.add_argument("--method", default=DEFAULT_METHOD, metavar="NAME",
+                       help=f"explanation method: {', '.join(BUILT_IN)}, or a registered plugin's (docs/judging.md; "
+                            f"default {DEFAULT_METHOD}; the Captum baselines {slow} take minutes per clip on a CPU)")
+    model.add_argument("--device", default="auto", choices=DEVICES,
                        help="where the model runs (auto: cuda when available)")
-    model.add_argument("--precision", default="auto", choices=PRECISIONS,
+    model.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
                        help="arithmetic of the model: auto (bf16 on a GPU that has it, fp32 elsewhere), fp32, "
                             "bf16 or fp16 (16-bit autocast; the explanation's own arithmetic stays fp32)")
     model.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per model call")
@@ -99,11 +99,12 @@ def add_face_arguments(parser: argparse.ArgumentParser, face_all: bool) -> None:
     else:
         faces.add_argument("--face", type=int, default=0, metavar="N",
                            help="which face track to explain, 0 = the largest (default)")
-    faces.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar"), help="face detector")
-    faces.add_argument("--min-face", type=int, default=40, metavar="PX",
-                       help="smallest face to look for, in pixels of the frame shrunk to 640 a side (default 40)")
+    faces.add_argument("--detector", default="mtcnn", choices=tuple(DETECTORS), help="face detector")
+    faces.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE, metavar="PX",
+                       help="smallest face to look for, in pixels of the frame shrunk to 640 a side "
+                            f"(default {DEFAULT_MIN_FACE})")
     faces.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="N",
-                       help="run the detector every N frames and track in between (default 3; 1 for "
+                       help=f"run the detector every N frames and track in between (default {DEFAULT_DETECT_EVERY}; 1 for "
                             "fast-moving faces)")
 
 
@@ -138,21 +139,11 @@ def face_choice(text: str) -> int | str:
 # -- model -------------------------------------------------------------------------------------
 
 
-def resolve_device(name: str) -> torch.device:
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available here (use --device cpu)")
-    return torch.device(name)
-
-
 def load_weights(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model and a description of its weights for the report."""
-    from ..demo import DEMO_WEIGHTS, load_demo_model
     from ..models import create_model, load_model, read_config
-    from ..pipeline import optimize_for_inference
+    from ..models.inference import optimize_for_inference
+    from ..models.pretrained import DEMO_WEIGHTS, load_demo_model
 
     if args.weights is None:
         model = load_demo_model(device=device)
@@ -283,7 +274,7 @@ def face_lines(tracks: list[dict], explained: set[int], faces: list[dict] | None
 # -- the job -----------------------------------------------------------------------------------
 
 
-def _check_args(args: argparse.Namespace) -> None:
+def _check_args(args: argparse.Namespace) -> PipelineOptions:
     """Every check that needs neither the model nor the video: done before anything heavy is imported."""
     if args.demo and args.video:
         raise UserError("give either a VIDEO or --demo, not both")
@@ -293,42 +284,29 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError("nothing to write: give --out (and/or --json, --maps, --frames)")
     if args.out:
         container_for(args.out)  # --out x.avi: refused here, before any work
-    check_numbers(args)
+    if args.keyframes < 1:
+        raise UserError(f"--keyframes must be >= 1, got {args.keyframes}")
     if not 0.0 <= args.alpha <= 1.0:
         raise UserError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    return check_model_and_options(args)
 
 
-def check_numbers(args: argparse.Namespace) -> None:
-    """The model, face and verdict options' ranges, and that --weights exists (shared with ``scan``)."""
+def check_model_and_options(args: argparse.Namespace) -> PipelineOptions:
+    """That --weights exists, and the job's options (``PipelineOptions`` checks them; shared with ``scan``)."""
     if args.weights is not None and not Path(args.weights).expanduser().is_file():
         raise InputError(f"{args.weights}: no such weight file")
-    limits = (("--keyframes", getattr(args, "keyframes", 1), 1),
-              ("--segment-min-clips", args.segment_min_clips, 1),
-              ("--segment-max-gap", args.segment_max_gap, 0),
-              ("--batch-size", args.batch_size, 1),
-              ("--detect-every", args.detect_every, 1),
-              ("--stride", 1 if args.stride is None else args.stride, 1),
-              ("--min-face", args.min_face, 12))  # MTCNN's smallest window
-    for name, value, low in limits:
-        if value < low:
-            raise UserError(f"{name} must be >= {low}, got {value}")
-    if not 0.0 <= args.threshold <= 1.0:
-        raise UserError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    check_method(args.method)
-
-
-def check_method(name: str) -> None:
-    """A built-in name costs nothing; any other is looked up in the registry (plugins loaded, torch imported)."""
-    if name in METHODS:
-        return
-    from ..explain.registry import available_methods
-
-    if name not in available_methods():
-        raise UserError(f"unknown explanation method {name!r}; choose one of {', '.join(available_methods())}")
+    try:
+        return PipelineOptions(method=args.method, stride=args.stride, face=0 if args.face == "all" else args.face,
+                               detect_every=args.detect_every, batch_size=args.batch_size,
+                               threshold=args.threshold, detector=args.detector, min_face=args.min_face,
+                               precision=args.precision, segment_min_clips=args.segment_min_clips,
+                               segment_max_gap=args.segment_max_gap)
+    except OptionError as err:
+        raise UserError(f"--{err.option.replace('_', '-')} {err.problem}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    _check_args(args)
+    options = _check_args(args)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="istvt-explain-") as scratch:
         if args.demo:
@@ -345,16 +323,17 @@ def run(args: argparse.Namespace) -> int:
                            if args.frames else None),
             }
             # Only now the heavy imports (torch, OpenCV, matplotlib): every check above answered at once.
-            from ..pipeline import StageTimer, analyze_video
+            from ..models.device import resolve_device
+            from ..pipeline.run import analyze_video
+            from ..pipeline.timing import StageTimer
             from ..render.overlay import OverlayStyle
 
             style = OverlayStyle(colormap=args.colormap, alpha=args.alpha)  # unknown colour map: InputError
-            options = pipeline_options(args)
             device = resolve_device(args.device)
             model, weights = load_weights(args, device)
             extra: dict[str, Any] = {}
             if args.demo:
-                from ..demo_video import make_demo_video
+                from ..data.demo_video import make_demo_video
 
                 demo = make_demo_video(video, crop_size=model.config.image_size)
                 extra["demo"] = {"real_frames": [0, demo.fake_start - 1],
@@ -365,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
             others: list[VideoAnalysis] = []
             try:
                 if args.face == "all":
-                    from ..multiface import analyze_every_face
+                    from ..pipeline.faces import analyze_every_face
 
                     every = analyze_every_face(video, model, options, progress=progress, timer=timer)
                     analysis = every.most_suspicious()
@@ -388,17 +367,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def pipeline_options(args: argparse.Namespace):
-    """The library's options from the command line's (shared with ``scan``)."""
-    from ..pipeline import PipelineOptions
-
-    return PipelineOptions(method=args.method, stride=args.stride, face=0 if args.face == "all" else args.face,
-                           detect_every=args.detect_every, batch_size=args.batch_size,
-                           threshold=args.threshold, detector=args.detector, min_face=args.min_face,
-                           precision=args.precision,
-                           segment_min_clips=args.segment_min_clips, segment_max_gap=args.segment_max_gap)
-
-
 def _check_video_path(video: Path) -> None:
     """Fail before loading anything when the input obviously is not there."""
     if not video.exists():
@@ -411,9 +379,9 @@ def _check_video_path(video: Path) -> None:
 def _write_outputs(analysis: VideoAnalysis, args: argparse.Namespace, targets: dict[str, Path | None],
                    style, weights: dict[str, Any], extra: dict[str, Any], progress, timer: StageTimer,
                    others: Sequence[VideoAnalysis] = ()) -> list[Path]:
+    from ..pipeline.heatmap_video import render_video
+    from ..pipeline.report import build_report, write_maps, write_report
     from ..render.keyframes import save_keyframes
-    from ..render.report import build_report, write_maps, write_report
-    from ..render.video import render_video
 
     order = analysis.suspicious_frames(args.keyframes)
     finals = {key: str(Path(getattr(args, key)).expanduser()) for key in targets if targets[key] is not None}

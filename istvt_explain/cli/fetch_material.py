@@ -14,8 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.face_material import material_archives
-    from ..train.material_archives import ARCHIVES, cache_dir, ensure_archives, is_fetched
+    from ..data.material.archives import ARCHIVES, cache_dir, ensure_archives, is_fetched
+    from ..data.material.catalogue import material_archives
 
     keys = list(ARCHIVES)
     if args.config:

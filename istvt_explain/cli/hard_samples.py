@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         score_dataset_clips,
     )
     from ..analysis.scores_io import load_evaluation
-    from ..explain import available_methods
+    from ..attribution import available_methods
     from ..train import load_config
     from ..train.data import build_dataset
     from .errors import UserError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .choices import PRESETS
+from ..models.presets import PRESETS
 
 HELP = "build a model preset, print its size and classify a generated clip (a smoke test)"
 

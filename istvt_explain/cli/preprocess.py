@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..data.datasets import READERS
+from ..data.datasets.ffpp import COMPRESSIONS as FFPP_COMPRESSIONS
+from ..data.datasets.ffpp import MANIPULATIONS as FFPP_MANIPULATIONS
+from ..data.detectors import CROP_MARGIN
 from ..errors import InputError
-from .choices import CROP_MARGIN, DATASETS, FFPP_COMPRESSIONS, FFPP_MANIPULATIONS, PRESETS
+from ..models.presets import PRESETS
 
 HELP = """extract and cache the face crops of a data set for training and evaluation
 
@@ -20,7 +24,7 @@ Exit status: 0 all videos cached, 1 some failed (the others are cached), 2 bad i
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("root", type=Path, help="the data set folder")
-    parser.add_argument("--dataset", required=True, choices=DATASETS, help="the layout of ROOT")
+    parser.add_argument("--dataset", required=True, choices=sorted(READERS), help="the layout of ROOT")
     parser.add_argument("--out", type=Path, required=True, help="the cache folder (created; reused to resume)")
     parser.add_argument("--preset", default="paper", choices=PRESETS,
                         help="crop size and clip length from this model preset (default: paper, 300 px)")

@@ -3,7 +3,7 @@
 Every video of the given folders (recursive) and files gets a JSON report and a thumbnail; the
 table ``results.csv`` and the page ``index.html`` sum them up, most suspicious first.  A file that
 cannot be read gets an error row and the scan goes on.  Rerunning the same command skips the
-videos already done, so an interrupted scan resumes.  The loop itself is ``istvt_explain.scan``.
+videos already done, so an interrupted scan resumes.  The loop itself is ``istvt_explain.pipeline.scan``.
 
 Under ``torchrun --nproc_per_node=N --no-python istvt-explain scan ...`` each process (rank) takes
 every N-th video on its own device (``cuda:LOCAL_RANK`` when there are GPUs), and rank 0 writes the
@@ -24,10 +24,8 @@ from .explain_video import (
     add_face_arguments,
     add_model_arguments,
     add_verdict_arguments,
-    check_numbers,
+    check_model_and_options,
     load_weights,
-    pipeline_options,
-    resolve_device,
 )
 
 HELP = "explain every video of folders and files: one JSON each, results.csv, index.html; resumable"
@@ -53,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..scan import ResultsFolder, find_videos
+    from ..pipeline.scan import ResultsFolder, find_videos
 
-    check_numbers(args)
+    options = check_model_and_options(args)
     if args.workers < 0:
         raise UserError(f"--workers must be >= 0, got {args.workers}")
     folder = ResultsFolder(args.out)
@@ -68,15 +66,14 @@ def run(args: argparse.Namespace) -> int:
     mine = videos[rank::world]
     todo = sum(not folder.done(v, args.retry_errors) for v in mine)
 
-    from ..scan import scan_videos  # heavy from here on: torch, the model
+    from ..pipeline.scan import scan_videos  # heavy from here on: torch, the model
 
     started = time.perf_counter()
     barrier = _join_ranks() if world > 1 else None
     args.quiet = args.quiet or rank != 0  # one notice, progress bar and summary: rank 0's
-    options = model = None
+    model = None
     weights: dict = {}
     if todo:  # nothing left to analyse: the table and index are rebuilt without torch
-        options = pipeline_options(args)
         model, weights = load_weights(args, _device(args.device, local_rank, world))
     bar = _progress_bar(len(mine), enabled=not args.quiet and sys.stderr.isatty())
     counts = {"fake": 0, "real": 0, "error": 0, "skipped": 0}
@@ -123,6 +120,8 @@ def _join_ranks():
 
 def _device(name: str, local_rank: int, world: int):
     """``--device``; under torchrun, each process on its own GPU (``cuda:LOCAL_RANK``) when there are GPUs."""
+    from ..models.device import resolve_device
+
     device = resolve_device(name)
     if world > 1 and device.type == "cuda":
         import torch

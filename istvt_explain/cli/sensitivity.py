@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .choices import PERTURBATIONS
+from ..analysis.perturbations import PERTURBATIONS
 
 HELP = "perturb clips (JPEG, blur, noise, scale, brightness, contrast, frame drops/shuffles); CSV and curves"
 
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--clips", type=int, default=4, help="clips studied, half real and half fake (default 4)")
     parser.add_argument("--method", default="relevance", help="explanation method whose stability is measured")
-    parser.add_argument("--perturbations", nargs="+", choices=PERTURBATIONS, help="default: all")
+    parser.add_argument("--perturbations", nargs="+", choices=list(PERTURBATIONS), help="default: all")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=4)
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.common import load_analysis_model
     from ..analysis.paper import balanced_indices
     from ..analysis.sensitivity import run_sensitivity
-    from ..explain import available_methods
+    from ..attribution import available_methods
     from ..render.figures import sensitivity_figure
     from ..render.style import save_figure
     from ..train import load_config

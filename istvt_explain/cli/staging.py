@@ -14,13 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data._files import public_mode
 from .errors import UserError
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @dataclass
@@ -83,7 +78,7 @@ class StagedOutputs:
                 temp = Path(name)
         except OSError as err:
             raise UserError(f"{final}: cannot write {option} there ({err.strerror or err})") from None
-        temp.chmod((0o777 if directory else 0o666) & ~_umask())  # temp files are private; outputs are not
+        temp.chmod(public_mode(directory))  # temp files are private; outputs are not
         self._items.append(_Staged(final, temp, directory, replace))
         return temp
 

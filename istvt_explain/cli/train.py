@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
               "(last.safetensors, best.safetensors)")
     best = out / "best.safetensors"
     if not args.no_calibrate and best.is_file() and _is_main_process() and not result.stopped_early:
-        from ..evaluate import calibrate_checkpoint
+        from ..train.calibration import calibrate_checkpoint
 
         # Probabilities shown to users come from a temperature fitted on held-out validation clips.
         report = calibrate_checkpoint(config, best, out / "calibrated.safetensors", split="val", force=True,

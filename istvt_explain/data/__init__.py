@@ -1,19 +1,24 @@
-"""From video files and data sets to face clips: video I/O, faces, clips, readers, cache, pseudo-fakes.
+"""From video files and data sets to face clips: video I/O, faces, clips, readers, cache, training material.
 
 Modules, in the order data flows through them:
-``video`` (PyAV reading/writing) -> ``faces`` (detectors, tracks, crops) -> ``clips`` (face clips of
-a video, model input) -> ``datasets`` (data-set readers, datasets over the cache) ->
-``preprocess``/``cache`` (the cache) ; ``pseudofake`` (self-blended fakes), ``media`` (test faces).
+``video`` (PyAV reading/writing, ``containers``) -> ``detectors``/``tracking``/``faces`` (detectors,
+tracks, crops) -> ``clips`` (face clips of a video, model input) -> ``datasets`` (data-set readers,
+datasets over the cache and pseudo-fake pairs) -> ``preprocess``/``cache`` (the cache).  Beside them:
+``pseudofake`` (self-blended fakes), ``degrade`` (quality degradations), ``material`` (real faces that
+packages ship), ``media`` and ``demo_video`` (generated test videos), ``synthetic`` (random clips).
+Names resolve on first use, so a module that needs only ``containers`` loads neither PyAV nor OpenCV.
 """
 
-from .clips import VideoClips, clip_windows, extract_face_clips, normalize_clip, video_score
-from .faces import FaceTrack, create_detector, detect_faces, track_faces
-from .media import face_image, make_face_video
-from .pseudofake import make_pseudofake_clip
-from .video import VideoReader, VideoWriter, write_video
+import lazy_loader
 
-__all__ = [
-    "FaceTrack", "VideoClips", "VideoReader", "VideoWriter", "clip_windows", "create_detector", "detect_faces",
-    "extract_face_clips", "face_image", "make_face_video", "make_pseudofake_clip", "normalize_clip",
-    "track_faces", "video_score", "write_video",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=['background', 'cache', 'clips', 'codecs', 'containers', 'datasets', 'degrade', 'demo_video', 'detectors', 'faces', 'material', 'media', 'preprocess', 'pseudofake', 'synthetic', 'tracking', 'video'],
+    submod_attrs={
+        "clips": ["VideoClips", "clip_windows", "extract_face_clips", "normalize_clip", "video_score"],
+        "faces": ["FaceTrack", "create_detector", "detect_faces", "track_faces"],
+        "media": ["face_image", "make_face_video"],
+        "pseudofake": ["make_pseudofake_clip", "self_blend_clip"],
+        "video": ["VideoReader", "VideoWriter", "write_video"],
+    },
+)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
-from ..models.weights import atomic_write
+from ._files import atomic_write, pid_alive
 
 if TYPE_CHECKING:
     from .clips import VideoClips
@@ -197,16 +197,6 @@ def read_cache_info(cache_dir: Path) -> dict[str, Any]:
     return info
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_parts(cache_dir: Path) -> None:
     """Delete half-built entries of runs that were killed (their process is gone)."""
     parts = cache_dir / ".tmp"
@@ -214,7 +204,7 @@ def _remove_stale_parts(cache_dir: Path) -> None:
         return
     for part in parts.iterdir():
         pid = part.name.rsplit(".", 1)[-1]
-        if not pid.isdigit() or not _pid_alive(int(pid)) or int(pid) == os.getpid():
+        if not pid.isdigit() or not pid_alive(int(pid)) or int(pid) == os.getpid():
             shutil.rmtree(part, ignore_errors=True)
 
 

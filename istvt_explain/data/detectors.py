@@ -22,8 +22,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import cv2
 import numpy as np
+
+from ..errors import InputError
+
+CROP_MARGIN = 1.25
+"""A face crop is a square this many times the detector's face box (the ISTVT authors' margin)."""
 
 KEYPOINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -55,6 +59,8 @@ class FaceDetector(Protocol):
 
 def _shrink(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """The frame resized so its longer side is at most ``max_side``, and the factor applied."""
+    import cv2
+
     if frame.ndim == 2:
         frame = np.repeat(frame[:, :, None], 3, axis=2)
     h, w = frame.shape[:2]
@@ -92,6 +98,7 @@ class MTCNNDetector:
         return MTCNNDetector(**self._options)
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
+
         small, scale = _shrink(frame, self.max_side)
         if min(small.shape[:2]) < 12:  # below MTCNN's smallest window
             return []
@@ -114,6 +121,8 @@ class HaarDetector:
 
     def __init__(self, *, cascade: str = "haarcascade_frontalface_default.xml", scale_factor: float = 1.1,
                  min_neighbors: int = 5, min_face: int = 24, max_side: int = 640) -> None:
+        import cv2
+
         if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
             raise RuntimeError("this OpenCV build has no Haar cascades (opencv-python-headless>=5); "
                                "install opencv-python-headless<5")
@@ -130,6 +139,8 @@ class HaarDetector:
         return HaarDetector(**self._options)
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
+        import cv2
+
         small, scale = _shrink(frame, self.max_side)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
         boxes, _, weights = self._cascade.detectMultiScale3(
@@ -183,6 +194,8 @@ def parallel_detect(frames: Iterable[np.ndarray | None], detector: FaceDetector,
 
 def create_detector(name: str = "mtcnn", **options) -> FaceDetector:
     """A detector by name: ``"mtcnn"`` (default), ``"haar"``, or ``"auto"`` (MTCNN, else Haar)."""
+    import cv2
+
     if name == "auto":
         try:
             return MTCNNDetector(**options)
@@ -191,6 +204,17 @@ def create_detector(name: str = "mtcnn", **options) -> FaceDetector:
     if name not in DETECTORS:
         raise ValueError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)} or auto")
     return DETECTORS[name](**options)
+
+
+def detector_for(detector: str | FaceDetector, **options) -> FaceDetector:
+    """The one way the package gets a detector: a ready one as it is, a name built with ``options``
+    (``create_detector``); an unknown name is the user's error (``InputError``), not a bug."""
+    if not isinstance(detector, str):
+        return detector
+    try:
+        return create_detector(detector, **options)
+    except ValueError as err:
+        raise InputError(str(err)) from None
 
 
 def detect_faces(frame: np.ndarray, detector: str | FaceDetector = "mtcnn") -> list[Detection]:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from .detectors import (
+    CROP_MARGIN,
     DETECTORS,
     KEYPOINT_NAMES,
     Detection,
@@ -21,8 +22,6 @@ from .detectors import (
     detect_faces,
 )
 from .tracking import FaceTrack, square_boxes, track_faces
-
-CROP_MARGIN = 1.25
 
 __all__ = [
     "CROP_MARGIN", "DETECTORS", "KEYPOINT_NAMES", "Detection", "FaceDetector", "FaceTrack", "HaarDetector",

@@ -10,6 +10,7 @@ exit when it is gone, and SIGTERM of the run stops them as SIGINT does.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -23,11 +24,11 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from ..errors import InputError
+from ._files import pid_alive, process_start_time
 from .cache import CacheSettings, discard_entry, is_cached, open_cache, store_video, write_json
 from .clips import extract_face_clips
 from .datasets.entry import VideoEntry
-
-_DETECTORS: dict[tuple[str, int], object] = {}
+from .detectors import FaceDetector, detector_for
 
 
 @dataclass
@@ -52,13 +53,10 @@ class PreprocessReport:
         return "\n".join(lines)
 
 
-def _detector(name: str, min_face: int):
+@functools.cache
+def _worker_detector(name: str, min_face: int) -> FaceDetector:
     """One detector per worker process (loading the networks costs more than a small video)."""
-    if (name, min_face) not in _DETECTORS:
-        from .faces import create_detector
-
-        _DETECTORS[name, min_face] = create_detector(name, min_face=min_face)
-    return _DETECTORS[name, min_face]
+    return detector_for(name, min_face=min_face)
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -88,7 +86,7 @@ def process_video(entry: VideoEntry, cache_dir: Path, settings: CacheSettings) -
     try:
         clips = extract_face_clips(
             entry.path, image_size=settings.image_size, frames=settings.frames, stride=1,
-            detector=_detector(settings.detector, settings.min_face), detect_every=settings.detect_every,
+            detector=_worker_detector(settings.detector, settings.min_face), detect_every=settings.detect_every,
             margin=settings.margin, max_frames=settings.max_frames, mask_path=entry.mask_path)
         stored = store_video(cache_dir, entry, clips)
     except InputError as err:
@@ -182,38 +180,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 # -- the worker pool ------------------------------------------------------------------------------
-def _proc_stat(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first); None where unreadable."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (tells a reused pid apart); None where /proc is absent."""
-    fields = _proc_stat(pid)
-    return fields[19] if fields and len(fields) > 19 else None
-
-
-def _alive(pid: int, started: str | None) -> bool:
-    """Whether the process that had ``pid`` and ``started`` still runs (a zombie does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if started is None:
-        return True
-    fields = _proc_stat(pid)
-    return fields is not None and fields[0] != "Z" and len(fields) > 19 and fields[19] == started
-
-
 def _watch_parent(pid: int, started: str | None, interval: float = 0.2) -> None:
     """Exit this worker as soon as the run that started it is gone (even after SIGKILL)."""
-    while _alive(pid, started):
+    while pid_alive(pid, started):
         time.sleep(interval)
     os._exit(1)
 
@@ -238,7 +207,7 @@ class _Worker:
 
     def __init__(self, context, cache_dir: Path, settings: CacheSettings, task: Task) -> None:
         self.conn, child = context.Pipe()
-        parent = (os.getpid(), _start_time(os.getpid()))
+        parent = (os.getpid(), process_start_time(os.getpid()))
         self.process = context.Process(target=_worker_main, args=(child, cache_dir, settings, task, parent),
                                        daemon=True, name="istvt-preprocess")
         self.process.start()

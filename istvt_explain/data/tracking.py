@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from .detectors import Detection
+from .detectors import CROP_MARGIN, Detection
 
 
 @dataclass
@@ -57,7 +57,7 @@ class FaceTrack:
                 "frames": self.num_frames, "ranges": ranges, "size": round(self.mean_size, 1),
                 "detections": int(self.detected.sum()), "score": round(self.score, 4)}
 
-    def crop_boxes(self, margin: float = 1.25) -> np.ndarray:
+    def crop_boxes(self, margin: float = CROP_MARGIN) -> np.ndarray:
         """Square crop boxes (num_frames, 4), ``margin`` times the face box's longer side; NaN where absent."""
         return square_boxes(self.boxes, margin)
 
@@ -68,7 +68,7 @@ def frame_ranges(present: np.ndarray) -> list[list[int]]:
     return [[int(a), int(b) - 1] for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def square_boxes(boxes: np.ndarray, margin: float = 1.25) -> np.ndarray:
+def square_boxes(boxes: np.ndarray, margin: float = CROP_MARGIN) -> np.ndarray:
     """Square boxes around the centres of ``boxes`` (..., 4), side ``margin * max(w, h)``."""
     boxes = np.asarray(boxes, np.float64)
     cx, cy = (boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2

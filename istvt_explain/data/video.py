@@ -20,19 +20,14 @@ from types import TracebackType
 import av
 import numpy as np
 
-from ..containers import container_for
 from ..errors import InputError
+from ._files import public_mode
+from .containers import container_for
 
 # A frame larger than this (pixels) is refused: 8192 x 8192 RGB is already 200 MB per frame.
 MAX_FRAME_PIXELS = 8192 * 8192
 # Demuxers that mean "a still picture", not a video.
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "gif", "webp_pipe", "tiff_pipe", "apng")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _first_line(err: BaseException) -> str:
@@ -232,7 +227,7 @@ class VideoWriter:
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
         os.close(fd)
         try:
-            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp's 0600 would survive the rename
+            os.chmod(self._tmp, public_mode())  # mkstemp's 0600 would survive the rename
             self._container = av.open(self._tmp, mode="w", format=self.format)
             rate = Fraction(self.fps).limit_denominator(1001)
             stream = self._container.add_stream("libx264", rate=rate)

@@ -19,6 +19,8 @@ import torch
 from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score, roc_curve
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ..models.precision import DEFAULT_PRECISION, autocast
+
 REAL_NAMES = ("real", "original", "")
 
 
@@ -217,10 +219,10 @@ class SkipBadItems(Dataset):
 @torch.no_grad()
 def score_dataset(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 16,
                   rank: int = 0, world_size: int = 1, num_workers: int = 0,
-                  autocast_dtype: torch.dtype | None = None, progress: bool = False) -> ScoreTable:
+                  precision: str = DEFAULT_PRECISION, progress: bool = False) -> ScoreTable:
     """Fake probabilities of this process's shard (indices rank, rank + world, ...) of ``dataset``.
 
-    Unreadable items are skipped and named (``skipped_items``); so are the broken cache entries the
+    ``precision``: the model's arithmetic (``models.precision``).  Unreadable items are skipped and named (``skipped_items``); so are the broken cache entries the
     data set left out (its ``skipped`` list, reported by rank 0 only).
     """
     if batch_size < 1:
@@ -244,8 +246,7 @@ def score_dataset(model: torch.nn.Module, dataset: Dataset, *, batch_size: int =
             if "clip" not in batch:
                 continue
             clips = batch["clip"].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):
+            with autocast(precision, device):
                 logits = model(clips)
             table.logits += logits.float().cpu().tolist()
             table.scores += torch.sigmoid(logits.float()).cpu().tolist()

@@ -1,21 +1,18 @@
-"""ISTVT models: the family file, presets, weights."""
+"""ISTVT models: the family file (``istvt``), its layers and LRP rules, presets, weights, and how a model
+runs (``device``, ``precision``, ``inference``) and ships (``pretrained``).  Names resolve on first use."""
 
-from .backbone import XceptionEntryFlow, filter_xception_state_dict, load_xception_weights
-from .config import ISTVTConfig, token_grid_size
-from .istvt import ATTENTION_KINDS, ISTVT, create_model, load_model
-from .presets import PRESETS, available_presets, preset_config
-from .weights import (
-    CheckpointError,
-    load_checkpoint,
-    read_config,
-    read_state_dict,
-    read_temperature,
-    save_checkpoint,
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=['backbone', 'config', 'device', 'inference', 'istvt', 'layers', 'lrp_rules', 'precision', 'presets', 'pretrained', 'weights'],
+    submod_attrs={
+        "backbone": ["XceptionEntryFlow", "filter_xception_state_dict", "load_xception_weights"],
+        "config": ["ISTVTConfig", "token_grid_size"],
+        "istvt": ["ATTENTION_KINDS", "ISTVT", "create_model", "load_model"],
+        "presets": ["PRESETS", "available_presets", "preset_config"],
+        "pretrained": ["DEMO_WEIGHTS", "PRETRAINED", "load_demo_model", "load_pretrained"],
+        "weights": ["CheckpointError", "load_checkpoint", "read_config", "read_state_dict", "read_temperature",
+                    "save_checkpoint"],
+    },
 )
-
-__all__ = [
-    "ATTENTION_KINDS", "ISTVT", "ISTVTConfig", "PRESETS", "CheckpointError", "XceptionEntryFlow",
-    "available_presets", "create_model", "filter_xception_state_dict", "load_checkpoint", "load_model",
-    "load_xception_weights", "preset_config", "read_config", "read_state_dict", "read_temperature",
-    "save_checkpoint", "token_grid_size",
-]

@@ -4,12 +4,12 @@ Tokens live on a (time, space) grid of shape (B, T+1, S, D): row 0 is the
 temporal class row, column 0 the spatial class column.  Each attention module
 has a fused path (``scaled_dot_product_attention``, which never materialises
 the map) and an explicit path that does, and passes the probabilities through
-an ``AttentionProbe`` so hooks can read them (see ``istvt_explain.explain.capture``).
+an ``AttentionProbe`` so hooks can read them (see ``istvt_explain.attribution.capture``).
 
 Every module also has an ``lrp`` flag (off by default, like ``fused_attn`` on
 by default): when on, the forward output is unchanged but the graph is built
 from the relevance rules of ``lrp_rules``, so ``backward`` propagates LRP
-relevance instead of gradients (``istvt_explain.explain`` turns it on and off).
+relevance instead of gradients (``istvt_explain.attribution`` turns it on and off).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class _RelevanceSwitch(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # On only while an LRP explanation runs (then a lrp_rules.RuleSignal); see istvt_explain.explain.lrp.
+        # On only while an LRP explanation runs (then a lrp_rules.RuleSignal); see istvt_explain.attribution.lrp.
         self.lrp: bool | RuleSignal = False
 
     def _linear(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:

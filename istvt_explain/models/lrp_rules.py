@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..precision import upcast
+from .precision import upcast
 
 EPS = 1e-9
 

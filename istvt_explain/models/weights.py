@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from ..data._files import atomic_write
 from ..errors import InputError
 from .config import ISTVTConfig
 
@@ -31,27 +30,6 @@ TEMPERATURE_KEY = "temperature"
 
 class CheckpointError(InputError):
     """A weight file that is missing, unreadable, corrupt, or made for another model."""
-
-
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` and rename the result over ``path``: no half-written files."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -192,7 +170,7 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, extra: Mapping[str
     ``extra`` adds metadata entries (strings as they are, anything else as JSON); the temperature is
     always the model's own (``temperature`` buffer, 1.0 when the model has none).
     """
-    from .. import __version__
+    from .._version import __version__
 
     config: ISTVTConfig = model.config
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}

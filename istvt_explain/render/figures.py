@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from ..explain.explanation import Explanation
+from ..attribution.explanation import Explanation
 from .overlay import OverlayStyle, colorize
 from .style import (
     COLUMN_WIDTH,

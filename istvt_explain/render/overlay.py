@@ -194,3 +194,23 @@ def draw_label(frame: np.ndarray, text: str, box: np.ndarray, color: tuple[int, 
     cv2.rectangle(frame, (x, y - th - 2), (x + tw + 2, y + base), (0, 0, 0), -1)
     cv2.putText(frame, text, (x + 1, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
     return frame
+
+
+def paste_map(canvas: np.ndarray, token_map: np.ndarray, box: np.ndarray) -> tuple[slice, slice] | None:
+    """Upsample ``token_map`` to the box (bilinear) and write the part inside the frame into ``canvas``.
+
+    Returns the (rows, cols) slices of the canvas that were written, or None when the box
+    lies outside the frame.  Crop boxes may overhang the frame near its edges.
+    """
+    h, w = canvas.shape[:2]
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    bw, bh = x1 - x0, y1 - y0
+    if bw < 1 or bh < 1:
+        return None
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if cx0 >= cx1 or cy0 >= cy1:
+        return None
+    up = cv2.resize(token_map.astype(np.float32), (bw, bh), interpolation=cv2.INTER_LINEAR)
+    rows, cols = slice(cy0, cy1), slice(cx0, cx1)
+    canvas[rows, cols] = up[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+    return rows, cols

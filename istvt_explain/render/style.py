@@ -21,6 +21,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from PIL import Image
 
+from ..attribution.registry import method_facts
 from .overlay import DIVERGING_CMAP, HEATMAP_CMAP  # noqa: F401  (one convention: video and figures)
 
 PALETTE = "colorblind"
@@ -30,8 +31,6 @@ PNG_COLOURS = None  # full RGB: a 256-colour palette banded the colour bars
 COLUMN_WIDTH = 3.5
 PAGE_WIDTH = 7.16
 MIN_FONT = 7.0  # points: the smallest text any figure may carry
-METHOD_LABELS = {"integrated_gradients": "integr. gradients", "feature_ablation": "feature ablation",
-                 "spatial-only": "spatial only", "temporal-only": "temporal only"}
 
 _RC = {
     "savefig.dpi": DPI,
@@ -83,8 +82,8 @@ def snap_width(natural: float) -> float:
 
 
 def method_label(name: str) -> str:
-    """A method's name as figures print it: short enough for a row label."""
-    return METHOD_LABELS.get(name, name.replace("_", " "))
+    """A method's name as figures print it: short enough for a row label (``MethodFacts.short_label``)."""
+    return method_facts(name).short_label
 
 
 def raise_small_text(fig: Figure, minimum: float = MIN_FONT) -> None:

@@ -1,10 +1,14 @@
-"""Training: YAML configs, the (DDP-ready) loop, resumable state, pseudo-fake data."""
+"""Training: YAML configs, the (DDP-ready) loop, resumable state, calibration of the result.
+Names resolve on first use."""
 
-from .config import ConfigError, TrainConfig, available_configs, config_from_dict, load_config
-from .loop import FitResult, fit
-from .pseudofake_data import FACE_PICTURES, MaterialClipSource, PictureClipSource, PseudoFakeDataset
+import lazy_loader
 
-__all__ = [
-    "FACE_PICTURES", "ConfigError", "FitResult", "MaterialClipSource", "PictureClipSource", "PseudoFakeDataset", "TrainConfig",
-    "available_configs", "config_from_dict", "fit", "load_config",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=["calibration", "config", "data", "distributed", "evaluation", "logs", "loop", "mask_head", "state"],
+    submod_attrs={
+        "calibration": ["calibrate_checkpoint"],
+        "config": ["ConfigError", "TrainConfig", "available_configs", "config_from_dict", "load_config"],
+        "loop": ["FitResult", "fit"],
+    },
+)

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from ..models import available_presets, preset_config
+from ..models.precision import DEFAULT_PRECISION, TRAINING_PRECISIONS
+from ..models.presets import available_presets, preset_config
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DATA_KINDS = ("cached", "pseudofake_cached", "pseudofake_pictures")
@@ -97,7 +98,7 @@ class TrainConfig:
     batch_size: int = 16
     eval_batch_size: int = 16
     seed: int = 0
-    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "bf16", "fp32"
+    precision: str = DEFAULT_PRECISION  # models.precision: "auto" (bf16 on a GPU that has it, else fp32), "bf16", "fp32"
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     checkpoint_every_steps: int = 0  # also write the resumable state every N steps (0: each epoch)
@@ -113,7 +114,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "data.blend": ("auto", "data", "builtin"),
     "data.blend_warp": ("linear", "cubic"),
     "optim.name": ("sgd", "adamw"),
-    "precision": ("auto", "bf16", "fp32"),
+    "precision": TRAINING_PRECISIONS,
     "best_metric": ("auc", "ap", "acc", "loss"),
 }
 
@@ -254,13 +255,13 @@ def _check_values(config: TrainConfig, source: str) -> None:
     if config.data.kind == "pseudofake_pictures":
         _check_identity_split(config, source)
     if config.data.degrade:
-        from .degrade import degrade_options
+        from ..data.degrade import degrade_options
         try:
             degrade_options(config.data.degrade)
         except (ValueError, TypeError) as err:
             raise ConfigError(f"{source}: config key data.degrade: {err}") from None
     if config.data.blend_frequency is not None or config.data.blend_warp != "linear":
-        from .pseudofake_data import resolve_blend
+        from ..data.pseudofake import resolve_blend
         try:  # the data set resolves the blend the same way
             resolve_blend(config.data.blend, config.data.blend_frequency, config.data.blend_warp)
         except (InputError, ValueError, TypeError, AttributeError) as err:
@@ -272,7 +273,7 @@ def _check_values(config: TrainConfig, source: str) -> None:
 
 def _check_identity_split(config: TrainConfig, source: str) -> None:
     """Refuse a config whose test material shows a person that training also sees."""
-    from .face_material import expand_material, material_person
+    from ..data.material.catalogue import expand_material, material_person
 
     people = {}
     for key in ("train_pictures", "test_pictures"):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
+from ..data.datasets.pseudofake import CachedRealSource, MaterialClipSource, PseudoFakeDataset
+from ..data.degrade import degrade_options
+from ..data.material.archives import ensure_archives
+from ..data.material.catalogue import material_archives
 from ..errors import InputError
 from ..models import ISTVTConfig
 from .config import TrainConfig
-from .degrade import degrade_options
-from .face_material import material_archives
-from .material_archives import ensure_archives
-from .pseudofake_data import CachedRealSource, MaterialClipSource, PseudoFakeDataset
 
 SPLITS = ("train", "val", "test")
 # Different seeds per split, so validation never sees the training draws of the same picture.

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..models.device import resolve_device
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -29,16 +31,6 @@ class DistContext:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """``auto`` is the local GPU when there is one, else the CPU."""
-    if spec == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device(f"cuda:{local_rank}")
-    return device
 
 
 def setup(device: str = "auto") -> DistContext:

@@ -19,7 +19,6 @@ from ..models import load_model
 from . import distributed
 from .config import TrainConfig
 from .data import build_dataset
-from .loop import autocast_dtype
 
 
 def evaluate_checkpoint(config: TrainConfig, weights: str | Path, out_dir: str | Path, *, split: str = "test",
@@ -34,7 +33,7 @@ def evaluate_checkpoint(config: TrainConfig, weights: str | Path, out_dir: str |
         data = dataset if dataset is not None else build_dataset(config, model.config, split)
         table = score_dataset(model, data, batch_size=batch_size or config.eval_batch_size, rank=ctx.rank,
                               world_size=ctx.world_size, num_workers=config.data.num_workers,
-                              autocast_dtype=autocast_dtype(config, ctx.device),
+                              precision=config.precision,
                               progress=progress and ctx.is_main)
         tables = distributed.gather_objects(ctx, table)
         if not ctx.is_main:
@@ -51,7 +50,8 @@ def evaluate_checkpoint(config: TrainConfig, weights: str | Path, out_dir: str |
 
 
 def write_outputs(table: ScoreTable, result: dict[str, Any], out_dir: Path) -> None:
-    from ..render.roc import plot_roc
+    from ..render.figures import roc_figure
+    from ..render.style import save_figure
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(_json_safe(result), indent=2) + "\n")
@@ -61,8 +61,11 @@ def write_outputs(table: ScoreTable, result: dict[str, Any], out_dir: Path) -> N
         for row in zip(table.video_ids, table.manipulations, table.labels, table.scores, strict=True):
             writer.writerow([row[0], row[1], int(row[2]), f"{row[3]:.6f}"])
     video = table.video_level()
-    curves = {"clips": (table.labels, table.scores), "videos": (video.labels, video.scores)}
-    plot_roc(curves, out_dir / "roc.png", title=f"ROC: {result.get('config', '')} {result.get('split', '')}")
+    curves = {name: (labels, scores) for name, labels, scores in (("clips", table.labels, table.scores),
+                                                                  ("videos", video.labels, video.scores))
+              if len({float(y) >= 0.5 for y in labels}) == 2}  # a split of one class has no ROC
+    title = f"ROC: {result.get('config', '')} {result.get('split', '')}"
+    save_figure(roc_figure(curves, title=title), out_dir, "roc", formats=("png",))
 
 
 def _json_safe(value: Any) -> Any:

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..models.weights import atomic_write
+from ..data._files import atomic_write
 
 EPOCH_FIELDS = ("epoch", "step", "train_loss", "lr", "clips_per_s", "skipped", "train_seconds",
                 "val_loss", "val_acc", "val_auc", "val_ap", "val_eer", "val_skipped")

@@ -1,6 +1,6 @@
 """The training loop: one code path for one process and for ``torchrun`` (DDP + a distributed sampler).
 
-Per step: bf16 autocast on CUDA, BCE-with-logits on the fake logit, gradient clipping, optimizer and
+Per step: the config's precision (``models.precision``: bf16 autocast on a GPU that has it), BCE-with-logits on the fake logit, gradient clipping, optimizer and
 scheduler step.  Per epoch: a validation pass, the last (and, when it improved, the best) checkpoint
 in safetensors with the config, a CSV row and TensorBoard scalars, and the resumable state.
 Training works on raw logits: the model's calibration temperature is reset to 1 when the run starts
@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import InputError
 from ..evaluate.detection import ScoreTable, SkipBadItems, collate_clips, detection_metrics, score_dataset
 from ..models import ISTVT, CheckpointError, create_model, save_checkpoint
+from ..models.precision import autocast, resolve_precision
 from . import distributed
 from .config import TrainConfig
 from .data import build_dataset
@@ -72,13 +73,6 @@ def build_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.
     if o.name == "sgd":
         return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
     return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
-
-
-def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 on CUDA unless fp32 is asked for; fp32 on the CPU unless bf16 is asked for."""
-    if config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def fit(config: TrainConfig, out_dir: str | Path, *, train_set: Dataset | None = None,
@@ -131,7 +125,7 @@ class _Trainer:
         warmup = round(config.optim.warmup_epochs * self.steps_per_epoch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, warmup_cosine(warmup, self.total_steps, config.optim.min_lr_ratio))
-        self.amp = autocast_dtype(config, ctx.device)
+        self.precision = resolve_precision(config.precision, ctx.device)  # refused here, not mid-epoch
         self.progress: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": None}
         self.accum = torch.zeros(4, dtype=torch.float64)  # loss sum, loss count, skipped, clips (this rank)
         self.logger = RunLogger(out_dir, tensorboard) if ctx.is_main else None
@@ -203,7 +197,7 @@ class _Trainer:
             c = self.model.config
             clips = torch.zeros(1, c.frames, 3, c.image_size, c.image_size, device=self.ctx.device)
             labels, weight = torch.zeros(1, device=self.ctx.device), 0.0
-        with torch.autocast(self.ctx.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+        with autocast(self.precision, self.ctx.device):
             logits = net(clips)
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels) * weight
         total = loss
@@ -240,7 +234,7 @@ class _Trainer:
         self._sync_buffers()
         table = score_dataset(self.model, self.val_set, batch_size=self.config.eval_batch_size,
                               rank=self.ctx.rank, world_size=self.ctx.world_size,
-                              num_workers=self.config.data.num_workers, autocast_dtype=self.amp)
+                              num_workers=self.config.data.num_workers, precision=self.precision)
         tables = distributed.gather_objects(self.ctx, table)
         if not self.ctx.is_main:
             return {}

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
-from ..models.weights import CheckpointError, atomic_write, safe_torch_load
+from ..data._files import atomic_write
+from ..models.weights import CheckpointError, safe_torch_load
 
 STATE_VERSION = 1
 

@@ -1,6 +1,8 @@
-"""Data-set readers (FF++, Celeb-DF v2, DFDC, a plain folder) and datasets over the preprocess cache.
+"""Data-set readers (FF++, Celeb-DF v2, DFDC, a plain folder), and datasets over the preprocess cache and
+over real material paired with pseudo-fakes.
 
-Readers yield ``VideoEntry`` objects; ``read_dataset(name, root, **options)`` picks one by name.
+Readers yield ``VideoEntry`` objects; ``read_dataset(name, root, **options)`` picks one by name.  The
+readers load nothing heavy; the torch datasets (``cached``, ``pseudofake``) resolve on first use.
 """
 
 from __future__ import annotations
@@ -8,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .cached import CachedClipDataset, PseudoFakeClips
+import lazy_loader
+
 from .celebdf import read_celebdf
 from .dfdc import read_dfdc
-from .entry import FAKE, REAL, VIDEO_SUFFIXES, VideoEntry
+from .entry import FAKE, REAL, VIDEO_SUFFIXES, VideoEntry  # noqa: F401  (public)
 from .ffpp import read_ffpp
 from .folder import read_folder
 
@@ -27,7 +30,13 @@ def read_dataset(name: str, root: str | Path, **options) -> list[VideoEntry]:
     return list(READERS[name](root, **options))
 
 
-__all__ = [
-    "FAKE", "READERS", "REAL", "VIDEO_SUFFIXES", "CachedClipDataset", "PseudoFakeClips", "VideoEntry",
-    "read_celebdf", "read_dataset", "read_dfdc", "read_ffpp", "read_folder",
-]
+__getattr__, __dir__, _lazy = lazy_loader.attach(
+    __name__,
+    submodules=["cached", "pseudofake"],
+    submod_attrs={
+        "cached": ["CachedClipDataset", "PseudoFakeClips"],
+        "pseudofake": ["CachedRealSource", "MaterialClipSource", "PictureClipSource", "PseudoFakeDataset"],
+    },
+)
+__all__ = sorted({*_lazy, "FAKE", "READERS", "REAL", "VIDEO_SUFFIXES", "VideoEntry", "read_celebdf", "read_dataset",
+                  "read_dfdc", "read_ffpp", "read_folder"})

@@ -1,0 +1,82 @@
+"""Files that readers never see half-written, and processes that may have left some behind.
+
+Every output of the package (checkpoints, logs, cache entries, scan records, JSON) is written to
+a temporary name beside its target and renamed over it, with the permissions the umask gives
+(``mkstemp``'s private 0600 would survive the rename).  Temporary names carry a ``.part`` suffix,
+and ``pid_alive`` tells whether the process that left one is still at work.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def umask() -> int:
+    """The process's umask (read without changing it for longer than the read)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def public_mode(directory: bool = False) -> int:
+    """The permissions a new file (or folder) gets from the umask: what ``open`` would have given it."""
+    return (0o777 if directory else 0o666) & ~umask()
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
+    """Call ``write(temporary_path)`` and rename the result over ``path``: no half-written files.
+
+    The folder is created when missing; the temporary file is removed when ``write`` fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, public_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` through ``atomic_write``."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(raw))
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (tells a reused pid apart); None where /proc is absent."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def pid_alive(pid: int, started: str | None = None) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not); with ``started`` (``process_start_time``),
+    whether it is still the same process and not a later one that got the same pid."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    fields = _proc_stat(pid)
+    if fields is not None and fields[0] == "Z":
+        return False
+    if started is None:
+        return True
+    return fields is not None and len(fields) > 19 and fields[19] == started
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first); None where unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None

