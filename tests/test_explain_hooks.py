@@ -8,7 +8,7 @@ import torch
 import istvt_explain as ie
 from istvt_explain.attribution import AttentionCapture, explain, lrp_mode
 
-FAST = {"integrated_gradients": {"n_steps": 2}, "occlusion": {"patch": 64, "stride": 64}}
+FAST = {"integrated-gradients": {"n_steps": 2}, "occlusion": {"patch": 64, "stride": 64}}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_many_with_blocks_leave_nothing_behind(model):
 
 
 @pytest.mark.parametrize("method", ["attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only",
-                                    "integrated_gradients", "saliency", "occlusion", "feature_ablation"])
+                                    "integrated-gradients", "saliency", "occlusion", "frame-ablation"])
 def test_every_method_releases_its_hooks(model, method):
     for _ in range(2):
         explain(model, clips(), method=method, **FAST.get(method, {}))

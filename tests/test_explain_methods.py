@@ -7,13 +7,13 @@ import torch
 import torch.nn.functional as F
 
 import istvt_explain as ie
-from istvt_explain.attribution import METHODS, Explanation, available_methods, explain
+from istvt_explain.attribution import Explanation, available_methods, explain, get_method
 from istvt_explain.attribution.base import class_scores
 
 # Cheap settings for the costly baselines (64 px crops, 3 frames: a 4 x 4 grid).
-FAST = {"integrated_gradients": {"n_steps": 4}, "occlusion": {"patch": 32, "stride": 32}}
-ALL = ["attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only", "integrated_gradients",
-       "saliency", "occlusion", "feature_ablation"]
+FAST = {"integrated-gradients": {"n_steps": 4}, "occlusion": {"patch": 32, "stride": 32}}
+ALL = ["attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only", "integrated-gradients",
+       "saliency", "occlusion", "frame-ablation"]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def clips_for(model: ie.ISTVT, batch: int, seed: int = 0) -> torch.Tensor:
 def test_registry_holds_every_method_with_a_label():
     assert set(ALL) <= set(available_methods())
     for name in ALL:
-        assert METHODS[name].name == name and METHODS[name].label
+        assert get_method(name).name == name and get_method(name).label
 
 
 @pytest.mark.parametrize("method", ALL)
@@ -98,7 +98,7 @@ def test_relevance_gradients_match_autograd_through_the_whole_model(model):
     from istvt_explain.attribution import AttentionCapture
 
     clips = clips_for(model, 1, seed=9)
-    method = METHODS["relevance"](model)
+    method = get_method("relevance")(model)
     maps, grads, logits, index, _ = method._gradient_pass(clips, None)
     with AttentionCapture(model, gradients=True) as cap:
         model(clips).sum().backward()
@@ -108,12 +108,12 @@ def test_relevance_gradients_match_autograd_through_the_whole_model(model):
 
 
 def test_integrated_gradients_reports_a_small_delta(model):
-    exp = explain(model, clips_for(model, 1, seed=10), method="integrated_gradients", n_steps=32)
+    exp = explain(model, clips_for(model, 1, seed=10), method="integrated-gradients", n_steps=32)
     assert exp.extras["delta"].abs().max() < 0.05
 
 
 def test_frame_ablation_is_constant_within_a_frame(model):
-    exp = explain(model, clips_for(model, 1, seed=11), method="feature_ablation")
+    exp = explain(model, clips_for(model, 1, seed=11), method="frame-ablation")
     flat = exp.spatial.flatten(2)
     torch.testing.assert_close(flat, flat[..., :1].expand_as(flat))
 
@@ -214,6 +214,6 @@ def test_integrated_gradients_add_up_to_the_score_difference():
     with torch.no_grad():
         difference = (strong(clips) - strong(torch.zeros_like(clips))).item()
     assert abs(difference) > 1.0
-    exp = explain(strong, clips, method="integrated_gradients", n_steps=64)
+    exp = explain(strong, clips, method="integrated-gradients", n_steps=64)
     assert exp.temporal.sum().item() == pytest.approx(difference, rel=0.05)
     assert exp.extras["pixels"].sum().item() == pytest.approx(difference, rel=0.05)

@@ -19,6 +19,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ class ResultsFolder:
             path.unlink(missing_ok=True)
 
 
+@dataclass
 class ScanRow:
     """What the table says about one video."""
 
