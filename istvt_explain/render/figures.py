@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -34,8 +34,18 @@ from .style import (
     snap_width,
 )
 
-if TYPE_CHECKING:
-    from ..analysis.sensitivity import SensitivityResult
+
+class SensitivityRows(Protocol):
+    """What ``sensitivity_figure`` reads of a study (``analysis.sensitivity.SensitivityResult``): rows with
+    ``perturbation``, ``strength``, ``clip``, ``label``, ``base_probability``, ``probability``,
+    ``spatial_correlation`` and ``temporal_correlation``; the method; units and labels per perturbation."""
+
+    rows: Sequence[Any]
+    method: str
+    units: Mapping[str, str]
+    labels: Mapping[str, str]
+
+    def perturbations(self) -> list[str]: ...
 
 THUMBNAIL = 160  # pixels per image cell: about the printed size of a 0.55 in cell at 300 dpi
 IMAGE_COLOURS = 128
@@ -315,7 +325,7 @@ def attention_figure(spatial: np.ndarray | torch.Tensor, temporal: np.ndarray | 
     return fig
 
 
-def sensitivity_figure(result: SensitivityResult) -> Figure:
+def sensitivity_figure(result: SensitivityRows) -> Figure:
     """Per perturbation (columns): fake probability, spatial and temporal map stability vs strength.
 
     Thin lines are single clips (coloured by label), the thick line their mean; the
