@@ -888,7 +888,7 @@ def meta(device: torch.device, settings: Settings, args: argparse.Namespace, arg
         "cpu_threads": torch.get_num_threads(), "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "tf32_cudnn": torch.backends.cudnn.allow_tf32,
         "preset": settings.preset, "settings": dataclasses.asdict(settings), "compile": args.compile,
-        "command": shlex.join(["python", "benchmarks/bench_gpu.py", *argv]),
+        "command": sibling("reporting").repo_command("benchmarks/bench_gpu.py", argv),
         "date": time.strftime("%Y-%m-%d %H:%M"), "load_average": list(os.getloadavg()),
         "wall_s": time.perf_counter() - _START, "complete": final,
     }

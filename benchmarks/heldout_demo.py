@@ -55,6 +55,9 @@ from istvt_explain.pipeline import PipelineOptions, analyze_video
 from istvt_explain.train import load_config
 from istvt_explain.train.data import build_dataset
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reporting as REPORTING  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+
 THRESHOLD = 0.5
 
 
@@ -292,8 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     reals = [v for v in videos if v["iou"] is None]
     fakes = [v for v in videos if v["iou"] is not None]
     result = {
-        "command": "python benchmarks/heldout_demo.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "weights": args.weights, "config": args.config, "identity_split": identity_split(config),
+        "command": REPORTING.repo_command("benchmarks/heldout_demo.py", argv if argv is not None else sys.argv[1:]),
+        "weights": REPORTING.repo_path(args.weights), "config": args.config, "identity_split": identity_split(config),
         "machine": f"CPU, {args.threads} thread(s), {platform.processor() or platform.machine()}, torch {torch.__version__}",
         "clips": clips, "degradations": degradations, "videos": videos,
         "summary": {

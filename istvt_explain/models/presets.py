@@ -5,7 +5,7 @@ from __future__ import annotations
 from .config import ISTVTConfig
 
 PRESETS: dict[str, ISTVTConfig] = {
-    # Zhao et al. 2023, as the authors' code builds it (docs/architecture.md).
+    # Zhao et al. 2023, as the authors' code builds it (docs/model.md).
     "paper": ISTVTConfig(name="paper"),
     # A CPU-friendly model that keeps the paper's 300 x 300 crops and 19 x 19 grid.
     "small": ISTVTConfig(name="small", embed_dim=256, depth=6, heads=4, dim_head=64),
