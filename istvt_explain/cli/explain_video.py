@@ -2,7 +2,7 @@
 
 Decode, find and track the face, classify every clip, explain it, and write the explained
 video (plus, on request, a JSON report, the raw maps and key frames).  This module only parses
-options and calls the library (``pipeline.analyze_video``, ``render``); every output goes
+options and calls the library (``pipeline.run.analyze_video``, ``pipeline.heatmap_video``, ``pipeline.report``); every output goes
 through ``StagedOutputs`` so that a failed run leaves nothing behind.
 """
 
@@ -201,7 +201,7 @@ def summary(analysis: VideoAnalysis, written: list[Path], timings: dict[str, flo
             label: str | None = None, faces: list[dict] | None = None) -> str:
     """The one screen printed when the job ends.
 
-    ``faces``: with ``--face all``, every face's result (``multiface.FaceAnalyses.faces``); the
+    ``faces``: with ``--face all``, every face's result (``pipeline.faces.FaceAnalyses.faces``); the
     verdict lines are then the leading (most suspicious) face's, which is FAKE when any face is.
     """
     a = analysis

@@ -222,7 +222,8 @@ def score_dataset(model: torch.nn.Module, dataset: Dataset, *, batch_size: int =
                   precision: str = DEFAULT_PRECISION, progress: bool = False) -> ScoreTable:
     """Fake probabilities of this process's shard (indices rank, rank + world, ...) of ``dataset``.
 
-    ``precision``: the model's arithmetic (``models.precision``).  Unreadable items are skipped and named (``skipped_items``); so are the broken cache entries the
+    ``precision``: the model's arithmetic (``models.precision``).  Unreadable items are skipped and
+    named (``skipped_items``); so are the broken cache entries the
     data set left out (its ``skipped`` list, reported by rank 0 only).
     """
     if batch_size < 1:

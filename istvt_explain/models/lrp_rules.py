@@ -7,7 +7,7 @@ graph built with these functions therefore propagates relevance, which is how
 Chefer, Gur & Wolf (2021, "Transformer Interpretability Beyond Attention
 Visualization", CVPR) obtain the relevance ``R_A`` of every attention map.
 
-The rules live with the model (not in ``explain``) because the layers call
+The rules live with the model (not in ``attribution``) because the layers call
 them when their ``lrp`` flag is on, the same way ``fused_attn`` switches the
 attention kernel; the model never imports a later stage.
 
@@ -40,7 +40,7 @@ class RuleSignal:
     """What the rules' backward carries: ``"relevance"`` (LRP) or ``"gradient"`` (ordinary autograd).
 
     Read at backward time, so one forward graph can be walked once for each.  Shared by every
-    rule of one model while ``explain.lrp.lrp_mode`` is on (it is the truthy value of their ``lrp`` flag).
+    rule of one model while ``attribution.lrp.lrp_mode`` is on (it is the truthy value of their ``lrp`` flag).
     """
 
     mode: str = "relevance"

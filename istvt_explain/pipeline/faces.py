@@ -1,6 +1,6 @@
 """Every face of a video: one analysis per face track, with a single detection pass.
 
-Why: ``pipeline.analyze_video`` follows one track (the largest by default); a video with two
+Why: ``pipeline.run.analyze_video`` follows one track (the largest by default); a video with two
 people may have the other one swapped.  ``analyze_every_face`` runs the face detector once,
 records what it found, and replays it for each track, so N faces cost one detection pass plus
 N crops and model passes.  The most suspicious face leads (``most_suspicious``): the command

@@ -45,7 +45,7 @@ class DataSection:
     ``cached``: the clip cache of the data pipeline (real and fake videos).  ``pseudofake_cached``:
     only the real clips of that cache, half of them self-blended (training without fakes).
     ``pseudofake_pictures``: face pictures and videos shipped by installed packages
-    (``train.face_material``: ``astronaut``, ``lfw_subset[0:80]``, ``carphone``...), pictures animated,
+    (``data.material.catalogue``: ``astronaut``, ``lfw_subset[0:80]``, ``carphone``...), pictures animated,
     every clip paired with a self-blend of itself (the bundled demo weights).  No person may be in
     both the training and the test material: the config is refused otherwise.  ``degrade_eval``
     applies the training degradations to validation and test clips too (one draw per pair).
@@ -67,7 +67,7 @@ class DataSection:
     augment: bool = True
     degrade_eval: bool = False
     degrade_ramp_epochs: int = 0  # training degradation rates grow over this many epochs (clean first)
-    degrade: dict[str, Any] = field(default_factory=dict)  # DegradeOptions fields to change (train/degrade.py)
+    degrade: dict[str, Any] = field(default_factory=dict)  # DegradeOptions fields to change (data/degrade.py)
     blend_frequency: dict[str, float] | None = None  # builtin blend: weights of none/blur/sharpen/resample
     blend_warp: str = "linear"  # builtin blend: interpolation of the copy's misalignment, linear or cubic
     num_workers: int = 0

@@ -39,7 +39,7 @@ def scan_videos(videos: Sequence[Path], folder: ResultsFolder, model, options, *
                 barrier: Callable[[], None] | None = None) -> list[ScanRow]:
     """Analyse every video not yet done, record each, then rebuild ``results.csv`` and ``index.html``.
 
-    ``options`` is a ``pipeline.PipelineOptions``; ``weights`` describes the model for the reports.
+    ``options`` is a ``pipeline.options.PipelineOptions``; ``weights`` describes the model for the reports.
     A video that cannot be analysed gets an error record and the scan goes on.  ``workers``:
     processes that find the faces of the next videos meanwhile (0: everything in this process).
     ``shard`` = (rank, world size): this process takes every world-th video of the list, from the
