@@ -2,10 +2,10 @@
 
 Measures, on one preset (default "small": the paper's 300 px crops and 7 x 362 token grid, fewer
 and narrower blocks), the median of ``--repeats`` timings of: a plain forward (fused attention,
-inference mode), rollout, gradient-weighted relevance, LRP and Integrated Gradients (``--ig-steps``);
+inference mode), rollout, gradient-weighted relevance, LRP (both rules) and Integrated Gradients (``--ig-steps``);
 each as a ratio to the forward.  Separately it times class-row propagation alone at the *paper* grid
 (7 x 362 tokens, 12 blocks, random maps): the vector form used by the methods against the dense
-(T+1)(N+1) square product (``explain._reference``).
+(T+1)(N+1) square product (``attribution._reference``).
 
     python benchmarks/bench_explain.py --preset small --out benchmarks/results
 
@@ -28,13 +28,13 @@ import torch
 
 import istvt_explain as ie
 from istvt_explain.attribution import explain
-from istvt_explain.attribution._reference import dense_row, two_pass_lrp_row
+from istvt_explain.attribution._reference import dense_row
 from istvt_explain.attribution.propagation import class_start, propagate_row
 
 METHODS: dict[str, dict] = {  # explain() options per timed entry
     "rollout": {"method": "rollout"}, "relevance": {"method": "relevance"}, "lrp": {"method": "lrp"},
-    "lrp-epsilon": {"method": "lrp", "linear_rule": "epsilon"}, "lrp-two-pass": {},
-    "integrated_gradients": {"method": "integrated_gradients"},
+    "lrp-attnlrp": {"method": "lrp", "rule": "attnlrp"},
+    "integrated-gradients": {"method": "integrated-gradients"},
 }
 
 
@@ -101,8 +101,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ig-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
-                        help="what to time (lrp-two-pass: LRP the way it ran before, two forwards over the blocks)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="what to time")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -124,10 +123,8 @@ def main() -> None:
     methods = {name: METHODS[name] for name in args.methods}
     timings: dict[str, dict[str, float]] = {}
     for name, options in methods.items():
-        repeats = 1 if name == "integrated_gradients" else args.repeats
-        if name == "lrp-two-pass":
-            run = functools.partial(two_pass_lrp_row, model, clips)
-        elif name == "integrated_gradients":
+        repeats = 1 if name == "integrated-gradients" else args.repeats
+        if name == "integrated-gradients":
             run = functools.partial(explain, model, clips, method=name, n_steps=args.ig_steps, internal_batch_size=10)
         else:
             run = functools.partial(explain, model, clips, **options)
@@ -157,7 +154,7 @@ def main() -> None:
     lines = [f"# Explanation speed, preset `{c.name}` (batch 1, {args.threads} CPU threads, torch {torch.__version__})",
              "", "| method | method s | forward s | ratio to forward | median ratio of pairs |", "|---|---|---|---|---|"]
     for name, t in timings.items():
-        label = f"{name} ({args.ig_steps} steps)" if name == "integrated_gradients" else name
+        label = f"{name} ({args.ig_steps} steps)" if name == "integrated-gradients" else name
         lines.append(f"| {label} | {t['method_s']:.3f} | {t['forward_s']:.3f} | {t['ratio']:.2f}x "
                      f"| {t['median_pair_ratio']:.2f}x |")
     lines += ["", f"Class-row propagation alone at the paper grid ({prop['grid']}, {prop['blocks']} blocks, random "

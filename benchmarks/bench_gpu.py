@@ -13,7 +13,7 @@ Sections (each writes its numbers into ``OUT/gpu.json`` and a table into ``OUT/g
    section, and only while the run can still end within ``--time-limit`` (a compile takes about a
    minute for the paper preset), so the whole run keeps to its time whatever the compiler does.
 2. ``explain``: each attention-based method (attention, rollout, relevance, lrp, spatial-only,
-   temporal-only, and lrp-epsilon: LRP with the epsilon rule) as a ratio to a plain forward, timed
+   temporal-only, and lrp-attnlrp: LRP with AttnLRP's softmax rule) as a ratio to a plain forward, timed
    interleaved (``bench_explain.paired``), fp32 and bf16, at the command's batch; and under bf16, how
    well each method's maps correlate with fp32's, next to how well fp32's survive a 1e-4 nudge of the
    input (the method's own stability, for scale).
@@ -63,7 +63,7 @@ SECTIONS = ("forward", "explain", "e2e", "train", "ddp")
 # row name -> (method, options): every attention-based method, and LRP with its cheaper linear rule
 EXPLAIN_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     name: (name, {}) for name in ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only")
-} | {"lrp-epsilon": ("lrp", {"linear_rule": "epsilon"})}
+} | {"lrp-attnlrp": ("lrp", {"rule": "attnlrp"})}
 REAL_TIME_FPS = 30.0
 NUDGE = 1e-4  # std of the input noise that shows how stable a method's own fp32 maps are (inputs span [-1, 1])
 # Dense (no sparsity) bf16 tensor-core peaks from the vendor's data sheets; the first name found in the

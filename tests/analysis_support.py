@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from support import PRESET, tiny_model
 
 import istvt_explain as ie
 from istvt_explain.attribution.explanation import Explanation
@@ -21,8 +22,8 @@ FRAMES = 6
 
 
 def small_model(seed: int = 0) -> ie.ISTVT:
-    torch.manual_seed(seed)
-    return ie.create_model("tiny", image_size=IMAGE)
+    """The tiny preset at 64 px crops, its own 6 frames and 4 blocks (the frame count of these clips)."""
+    return tiny_model(image_size=IMAGE, frames=PRESET, depth=PRESET, seed=seed)
 
 
 def small_weights(path: Path, seed: int = 0) -> Path:
@@ -30,8 +31,11 @@ def small_weights(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def random_clips(count: int, seed: int = 0, size: int = IMAGE, frames: int = FRAMES) -> np.ndarray:
-    """uint8 (count, T, S, S, 3) smooth random content (blur and JPEG act on it as on images)."""
+def smooth_uint8_clips(count: int, seed: int = 0, size: int = IMAGE, frames: int = FRAMES) -> np.ndarray:
+    """uint8 (count, T, S, S, 3) smooth random content (blur and JPEG act on it as on images).
+
+    Unlike ``support.random_clips`` (the model's normalised float input): pixels as a video gives them,
+    drawn with numpy, low-frequency plus a little noise."""
     rng = np.random.default_rng(seed)
     coarse = rng.integers(0, 256, size=(count, frames, size // 8, size // 8, 3)).astype(np.float32)
     up = torch.from_numpy(coarse).permute(0, 1, 4, 2, 3).flatten(0, 1)

@@ -19,10 +19,9 @@ FPS = 25.0
 
 def tiny_weights(path: Path, seed: int = 0) -> Path:
     """A randomly initialised tiny model saved as an istvt-explain checkpoint (stands in for trained weights)."""
-    import torch
+    from support import PRESET, tiny_model  # torch only when a test needs weights
 
-    torch.manual_seed(seed)
-    ie.save_checkpoint(ie.create_model("tiny"), path)
+    ie.save_checkpoint(tiny_model(image_size=PRESET, frames=PRESET, depth=PRESET, seed=seed), path)
     return path
 
 

@@ -50,7 +50,7 @@ MUTANTS = (
            ("tests/test_judging.py::test_sanity_passes_a_model_map_and_fails_an_input_only_map",)),
     Mutant("temporal-top-and-bottom-swapped", "istvt_explain/evaluate/explanations/faithfulness.py",
            "return order[:k].tolist(), order[-k:].tolist()", "return order[-k:].tolist(), order[:k].tolist()",
-           ("tests/test_judging.py::test_frame_removal_table_and_top_and_bottom",)),
+           ("tests/test_judging.py::test_frame_removal_table_covers_every_subset_and_top_and_bottom_pick_the_extremes",)),
     Mutant("rollout-ignores-the-attention", "istvt_explain/attribution/attention_methods.py",
            "r = _propagate_class_row(blocks, keep=0.5, mix=0.5)",
            "r = _propagate_class_row([(torch.ones_like(a) / a.shape[-1], torch.ones_like(b) / b.shape[-1]) "

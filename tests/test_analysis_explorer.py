@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from analysis_support import content_explain, random_clips, small_model
+from analysis_support import content_explain, small_model, smooth_uint8_clips
 
 from istvt_explain.analysis.attention import head_attention
 from istvt_explain.analysis.common import model_input
@@ -20,13 +20,13 @@ from istvt_explain.analysis.explorer import (
 
 @pytest.fixture(scope="module")
 def data() -> ExplorerData:
-    return ExplorerData(small_model(), random_clips(2, seed=4), ["first", "second"],
+    return ExplorerData(small_model(), smooth_uint8_clips(2, seed=4), ["first", "second"],
                         methods=["content", "attention"], explain_fn=content_explain)
 
 
 def test_head_attention_shapes_are_rows_of_stochastic_maps():
     model = small_model()
-    att = head_attention(model, model_input(random_clips(1)))
+    att = head_attention(model, model_input(smooth_uint8_clips(1)))
     c = model.config
     assert att.spatial.shape == (c.depth, c.heads, c.frames, c.grid, c.grid)
     assert att.temporal.shape == (c.depth, c.heads, c.frames)

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from analysis_support import content_explain, random_clips, small_model
+from analysis_support import content_explain, small_model, smooth_uint8_clips
 
 from istvt_explain.analysis.gallery import write_gallery
 from istvt_explain.analysis.hard_samples import (
@@ -34,7 +34,7 @@ SCORES = [
 ]
 
 
-def test_loss_and_margin():
+def test_clip_loss_is_the_clamped_log_loss_and_margin_the_distance_to_the_threshold():
     s = ClipScore("x", "v", 0, 1, 0.25)
     assert s.loss == pytest.approx(-math.log(0.25))
     assert ClipScore("x", "v", 0, 0, 0.25).loss == pytest.approx(-math.log(0.75))
@@ -42,7 +42,7 @@ def test_loss_and_margin():
     assert ClipScore("x", "v", 0, 1, 0.0).loss < 20  # clamped, never infinite
 
 
-def test_rankings_and_mistakes():
+def test_rankings_list_the_hardest_clips_and_mistakes_whatever_the_input_order():
     hard = rank_hard_samples(SCORES, top=3)
     assert [s.id for s in hard.by_loss] == ["r-fp", "f-fn", "r-unsure"]
     assert [s.id for s in hard.near_threshold] == ["r-unsure", "f-unsure", "f-fn"]
@@ -72,7 +72,7 @@ def test_csv_lists_every_selected_clip(tmp_path):
     assert rows[0]["reasons"].startswith("false_negative")
 
 
-def test_evaluation_files(tmp_path):
+def test_scores_load_from_a_run_folder_or_a_report_and_a_bad_file_is_named(tmp_path):
     path = tmp_path / "scores.csv"
     path.write_text("video_id,manipulation,label,score\nv0,real,0,0.100000\nv0,pseudofake,1,0.300000\n")
     scores = load_evaluation(tmp_path)  # the run's folder works too
@@ -87,8 +87,8 @@ def test_evaluation_files(tmp_path):
         load_evaluation(tmp_path / "bad.json")
 
 
-def test_explained_gallery(tmp_path):
-    clips = random_clips(4, seed=5)
+def test_gallery_shows_one_explained_row_per_selected_clip(tmp_path):
+    clips = smooth_uint8_clips(4, seed=5)
     scores = [ClipScore(f"c{i}", "v", i, i % 2, p) for i, p in enumerate([0.7, 0.2, 0.45, 0.9])]
     hard = rank_hard_samples(scores, top=2)
     samples = explain_hard_samples(None, hard, clips_from_array(clips, scores), methods=["content", "other"],
@@ -104,7 +104,7 @@ def test_explained_gallery(tmp_path):
 
 def test_scoring_clips_and_dataset_items_with_a_real_model():
     model = small_model()
-    clips = random_clips(3, seed=1)
+    clips = smooth_uint8_clips(3, seed=1)
     scores = score_clips(model, clips, [0, 1, 0], ["a", "b", "c"])
     assert [s.id for s in scores] == ["a", "b", "c"] and all(0 < s.probability < 1 for s in scores)
     items = [{"clip": (torch.from_numpy(c).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5, "label": float(i % 2),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from analysis_support import random_clips
+from analysis_support import smooth_uint8_clips
 
 from istvt_explain.analysis.perturbations import PERTURBATIONS, get_perturbation, resolve_perturbations
 
 
 @pytest.fixture(scope="module")
 def clip() -> np.ndarray:
-    return random_clips(1, seed=3)[0]
+    return smooth_uint8_clips(1, seed=3)[0]
 
 
 @pytest.mark.parametrize("name", list(PERTURBATIONS))
@@ -57,7 +57,7 @@ def test_frame_perturbations_keep_order_where_nothing_moves(clip):
         np.testing.assert_array_equal(source, np.arange(6))
 
 
-def test_bad_input_and_names():
+def test_float_input_and_unknown_names_are_refused_and_none_means_every_perturbation():
     with pytest.raises(ValueError, match="uint8"):
         get_perturbation("blur")(np.zeros((6, 8, 8, 3), np.float32), 1.0)
     with pytest.raises(ValueError, match="unknown perturbation"):

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from analysis_support import content_explain, random_clips, small_model
+from analysis_support import content_explain, small_model, smooth_uint8_clips
 from scipy.stats import spearmanr
 
 from istvt_explain.analysis.common import spearman
@@ -26,7 +26,7 @@ def test_spearman_matches_scipy_and_handles_constant_maps():
 
 @pytest.fixture(scope="module")
 def study() -> SensitivityResult:
-    clips = random_clips(2, seed=1)
+    clips = smooth_uint8_clips(2, seed=1)
     return run_sensitivity(None, clips, labels=[0, 1], clip_ids=["a", "b"], method="content",
                            explain_fn=content_explain, seed=0)
 
@@ -54,7 +54,7 @@ def test_stronger_blur_moves_the_maps_more(study):
     assert all(-1 <= r.spatial_correlation <= 1 for r in study.rows)
 
 
-def test_csv_round_trip_and_summary(study, tmp_path):
+def test_study_survives_a_csv_round_trip_and_summarises_per_perturbation_and_strength(study, tmp_path):
     path = study.to_csv(tmp_path / "s.csv")
     back = SensitivityResult.from_csv(path)
     assert [r.perturbation for r in back.rows] == [r.perturbation for r in study.rows]
@@ -65,16 +65,16 @@ def test_csv_round_trip_and_summary(study, tmp_path):
 
 
 def test_choices_are_checked():
-    clips = random_clips(1)
+    clips = smooth_uint8_clips(1)
     with pytest.raises(ValueError, match="not studied"):
         run_sensitivity(None, clips, perturbations=["jpeg"], strengths={"blur": [1]}, explain_fn=content_explain)
     with pytest.raises(ValueError, match="uint8"):
         run_sensitivity(None, clips.astype(np.float32), explain_fn=content_explain)
 
 
-def test_real_model_and_method():
+def test_a_real_model_and_method_give_probabilities_and_repeatable_correlations():
     model = small_model()
-    clips = random_clips(1, seed=2)
+    clips = smooth_uint8_clips(1, seed=2)
     result = run_sensitivity(model, clips, perturbations=["jpeg", "shuffle_frames"],
                              strengths={"jpeg": [50], "shuffle_frames": [6]}, method="attention")
     assert len(result.rows) == 2

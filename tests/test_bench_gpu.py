@@ -18,7 +18,7 @@ import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
 SECTIONS = ("forward", "explain", "e2e", "train", "ddp")
-METHODS = ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only", "lrp-epsilon")
+METHODS = ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only", "lrp-attnlrp")
 STAGES = ("decode", "detect", "crops", "model", "explain", "render", "encode")
 MAY_BE_ZERO = {"compile_seconds_spent"}  # no compiled cell ran on the CPU
 

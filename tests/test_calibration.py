@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from support import SMALL, random_clips, tiny_model
 
 import istvt_explain as ie
 from istvt_explain.cli import main
@@ -26,18 +27,6 @@ from istvt_explain.models import load_checkpoint, load_model, read_temperature
 from istvt_explain.models.weights import read_metadata
 from istvt_explain.train import config_from_dict, fit
 
-SMALL = {"image_size": 64, "frames": 3, "depth": 2}
-
-
-def small_model(seed: int = 0) -> ie.ISTVT:
-    torch.manual_seed(seed)
-    return ie.create_model("tiny", **SMALL)
-
-
-def random_clips(batch: int = 3, seed: int = 1) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(batch, SMALL["frames"], 3, SMALL["image_size"], SMALL["image_size"], generator=gen) * 2 - 1
-
 
 def rewrite_metadata(path, **changes) -> None:
     """Rewrite a safetensors file with metadata entries changed (None: removed)."""
@@ -52,8 +41,8 @@ def rewrite_metadata(path, **changes) -> None:
 
 # -- the model ----------------------------------------------------------------------------------------
 def test_forward_divides_the_logit_by_the_temperature():
-    model = small_model()
-    clips = random_clips()
+    model = tiny_model(seed=0)
+    clips = random_clips(model, 3, seed=1)
     keys = set(model.state_dict())
     parameters = sum(p.numel() for p in model.parameters())
     with torch.no_grad():
@@ -78,7 +67,7 @@ def test_forward_divides_the_logit_by_the_temperature():
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf, "abc", None])
 def test_set_temperature_refuses_non_positive_or_non_finite(bad):
-    model = small_model()
+    model = tiny_model(seed=0)
     with pytest.raises(ValueError, match="temperature"):
         model.set_temperature(bad)
     assert model.get_temperature() == 1.0
@@ -86,8 +75,8 @@ def test_set_temperature_refuses_non_positive_or_non_finite(bad):
 
 def test_explanation_maps_do_not_depend_on_the_temperature():
     """Methods attribute the raw logit: calibration changes the reported probability, not the maps."""
-    model = small_model(seed=4)
-    clips = random_clips(batch=2, seed=5)
+    model = tiny_model(seed=4)
+    clips = random_clips(model, 2, seed=5)
     results = {}
     for t in (1.0, 3.0):
         model.set_temperature(t)
@@ -101,7 +90,7 @@ def test_explanation_maps_do_not_depend_on_the_temperature():
 
 # -- the checkpoint -----------------------------------------------------------------------------------
 def test_temperature_round_trips_through_a_checkpoint(tmp_path):
-    model = small_model()
+    model = tiny_model(seed=0)
     path = tmp_path / "calibrated.safetensors"
     model.set_temperature(1.7)
     ie.save_checkpoint(model, path, extra={"metrics": {"val_auc": 0.5}})
@@ -109,27 +98,27 @@ def test_temperature_round_trips_through_a_checkpoint(tmp_path):
     assert json.loads(meta["temperature"]) == pytest.approx(1.7) and json.loads(meta["metrics"]) == {"val_auc": 0.5}
     assert read_temperature(path) == pytest.approx(1.7)
     assert load_model(path).get_temperature() == pytest.approx(1.7)
-    again = ie.create_model("tiny", weights=path, **SMALL)
+    again = tiny_model(weights=path)
     assert again.get_temperature() == pytest.approx(1.7)
-    clips = random_clips()
+    clips = random_clips(model, 3, seed=1)
     with torch.no_grad():
         torch.testing.assert_close(again(clips), model(clips))
     plain = tmp_path / "plain.safetensors"
-    ie.save_checkpoint(small_model(), plain)
+    ie.save_checkpoint(tiny_model(seed=0), plain)
     assert read_metadata(plain)["temperature"] == "1.0"  # always written
 
 
 def test_checkpoints_without_a_temperature_load_as_uncalibrated(tmp_path):
     old = tmp_path / "old.safetensors"
-    ie.save_checkpoint(small_model(), old)
+    ie.save_checkpoint(tiny_model(seed=0), old)
     rewrite_metadata(old, temperature=None)  # as written before calibration existed
     assert "temperature" not in read_metadata(old) and read_temperature(old) == 1.0
-    model = small_model()
+    model = tiny_model(seed=0)
     model.set_temperature(4.0)
     load_checkpoint(model, old)
     assert model.get_temperature() == 1.0
     pickled = tmp_path / "weights.pt"
-    torch.save(small_model().state_dict(), pickled)
+    torch.save(tiny_model(seed=0).state_dict(), pickled)
     model.set_temperature(4.0)
     load_checkpoint(model, pickled)  # torch.load(weights_only=True) inside
     assert model.get_temperature() == 1.0 and read_temperature(pickled) == 1.0
@@ -138,9 +127,9 @@ def test_checkpoints_without_a_temperature_load_as_uncalibrated(tmp_path):
 @pytest.mark.parametrize("stored", ["NaN", "0", "0.0", "-1", "abc", "Infinity", "true", '"2"', "[1]", ""])
 def test_a_corrupt_stored_temperature_is_refused(tmp_path, stored):
     path = tmp_path / "bad.safetensors"
-    ie.save_checkpoint(small_model(), path)
+    ie.save_checkpoint(tiny_model(seed=0), path)
     rewrite_metadata(path, temperature=stored)
-    model = small_model(seed=1)
+    model = tiny_model(seed=1)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ie.CheckpointError, match="temperature") as info:
         load_checkpoint(model, path)
@@ -180,7 +169,7 @@ def test_ece_matches_a_slow_loop(bins):
                                                                    abs=1e-12)
 
 
-def test_ece_by_hand():
+def test_ece_equals_a_hand_computed_value_and_refuses_bad_input():
     # confidences 0.9 (right), 0.75 (wrong), 0.7 (right), 0.55 (right); bins of 0.2:
     # (0.4, 0.6]: |1 - 0.55| = 0.45; (0.6, 0.8]: 2 * |0.5 - 0.725| = 0.45; (0.8, 1]: |1 - 0.9| = 0.1
     assert expected_calibration_error([0.9, 0.75, 0.3, 0.55], [1, 0, 0, 1], bins=5) == pytest.approx(0.25)
@@ -249,10 +238,9 @@ def write_config(tmp_path, **top) -> str:
     return str(path)
 
 
-def test_calibrate_command_end_to_end(tmp_path, capsys):
+def test_calibrate_command_refits_from_the_raw_logits_keeps_the_metadata_and_refuses_bad_input(tmp_path, capsys):
     config = write_config(tmp_path)
-    torch.manual_seed(0)
-    model = ie.create_model("tiny", **{**SMALL, "depth": 1})
+    model = tiny_model(depth=1, seed=0)
     model.set_temperature(7.0)  # an earlier calibration: refitted from the raw logits
     weights = tmp_path / "best.safetensors"
     ie.save_checkpoint(model, weights, extra={"metrics": {"val_auc": 0.5}, "train_config": {"name": "x"}})
@@ -291,7 +279,7 @@ def test_calibrate_command_end_to_end(tmp_path, capsys):
 
 def test_training_resets_the_temperature(tmp_path):
     start = tmp_path / "start.safetensors"
-    model = small_model()
+    model = tiny_model(seed=0)
     model.set_temperature(5.0)
     ie.save_checkpoint(model, start)
     config = config_from_dict({

@@ -22,7 +22,7 @@ def _command() -> list[str]:
     return [sys.executable, "-c", "import sys; from istvt_explain.cli import main; sys.exit(main())"]
 
 
-def test_demo_command(tmp_path: Path) -> None:
+def test_demo_command_writes_a_half_manipulated_video_and_its_report(tmp_path: Path) -> None:
     weights = tiny_weights(tmp_path / "tiny.safetensors")
     out = tmp_path / "demo.mp4"
     proc = subprocess.run([*_command(), "--demo", "--out", str(out), "--json", str(tmp_path / "demo.json"),

@@ -71,7 +71,7 @@ def full_run(media, tmp_path_factory) -> dict:
     return {"code": code, "stdout": stdout, "stderr": stderr, "out": out}
 
 
-def test_success_and_summary(full_run) -> None:
+def test_a_run_succeeds_silently_on_stderr_and_prints_a_summary(full_run) -> None:
     assert full_run["code"] == 0, full_run["stderr"]
     assert full_run["stderr"] == ""  # no progress bar when stderr is not a terminal, no demo notice
     summary = full_run["stdout"]
@@ -97,7 +97,7 @@ def test_heatmap_is_drawn_where_the_face_is(full_run, media) -> None:
         assert inside > 8.0 and outside < 3.0, (i, inside, outside)
 
 
-def test_report(full_run, media) -> None:
+def test_report_holds_the_verdict_method_weights_and_every_frame(full_run, media) -> None:
     report = json.loads((full_run["out"] / "report.json").read_text())
     assert report["verdict"] in ("real", "fake") and 0 <= report["fake_probability"] <= 1
     assert report["method"]["name"] == "relevance" and report["tool"]["version"] == ie.__version__
@@ -107,7 +107,7 @@ def test_report(full_run, media) -> None:
     assert len(report["suspicious_frames"]) == 3 and report["skipped_frames"] == []
 
 
-def test_maps_and_keyframes(full_run) -> None:
+def test_maps_and_keyframes_are_written_and_nothing_else(full_run) -> None:
     data = np.load(full_run["out"] / "maps.npz")
     assert data["maps"].shape == (FRAMES, 240, 320) and data["maps"].dtype == np.float16
     assert data["maps"].max() > 0
@@ -185,7 +185,7 @@ def test_container_follows_the_out_extension(media, tmp_path: Path) -> None:
     assert leftovers(tmp_path, {"h.mkv"}) == []
 
 
-def test_face_in_some_frames(media, tmp_path: Path) -> None:
+def test_frames_without_a_face_are_reported_as_skipped_and_still_rendered(media, tmp_path: Path) -> None:
     code, _, err = run_cli(media["partial"], "--out", tmp_path / "h.mp4", "--json", tmp_path / "r.json",
                            "--weights", media["weights"], "--method", "rollout", "--quiet")
     assert code == 0, err

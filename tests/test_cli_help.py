@@ -41,7 +41,7 @@ def test_no_arguments_prints_the_usage_and_exits_2() -> None:
     assert code == 2 and "VIDEO --out" in err and out == ""
 
 
-def test_version() -> None:
+def test_version_prints_the_package_version() -> None:
     import istvt_explain as ie
 
     assert run("--version")[:2] == (0, f"istvt-explain {ie.__version__}\n")

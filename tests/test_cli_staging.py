@@ -50,7 +50,7 @@ def test_forced_folder_replaces_only_earlier_key_frames(tmp_path: Path) -> None:
     (lambda t: (t / "x.mp4").write_bytes(b"1"), "already exists"),
     (lambda t: (t / "x.mp4").mkdir(), "is a folder"),
 ])
-def test_refusals(tmp_path: Path, setup, message: str) -> None:
+def test_claiming_an_existing_file_or_a_folder_as_output_is_refused(tmp_path: Path, setup, message: str) -> None:
     setup(tmp_path)
     with StagedOutputs() as staged, pytest.raises(UserError, match=message):
         staged.claim(tmp_path / "x.mp4", "--out")

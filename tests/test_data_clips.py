@@ -76,7 +76,7 @@ def test_no_face_and_too_few_face_frames_are_input_errors(tmp_path):
         extract_face_clips(tmp_path / "nothing.mp4")
 
 
-def test_grayscale_odd_sized_video(face_video, tmp_path):
+def test_a_grey_odd_sized_video_still_gives_face_clips(face_video, tmp_path):
     """A grey 241 x 181 FFV1 video (no H.264, no even sides) of the same face still gives clips."""
     import av
     import cv2
@@ -107,7 +107,7 @@ def test_haar_fallback_gives_clips(face_video):
     assert _iou(clips.face_boxes, face_video.boxes[:12]).min() > 0.4
 
 
-def test_clip_windows_normalize_and_video_score():
+def test_clip_windows_skip_gaps_normalisation_spans_minus_1_to_1_and_video_score_is_the_mean():
     present = np.r_[np.ones(7, bool), np.zeros(2, bool), np.ones(6, bool)]
     assert clip_windows(present, 3, 2).tolist() == [[0, 1, 2], [2, 3, 4], [4, 5, 6], [9, 10, 11], [11, 12, 13]]
     # No run long enough: windows skip the gaps instead of giving nothing.

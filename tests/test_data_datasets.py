@@ -30,7 +30,7 @@ def build_ffpp(root: Path, compression: str = "c23") -> None:
     (root / "splits/test.json").write_text(json.dumps([["020", "010"]]))
 
 
-def test_ffpp_labels_splits_and_masks(tmp_path):
+def test_ffpp_entries_get_labels_splits_and_their_existing_masks(tmp_path):
     build_ffpp(tmp_path)
     entries = {e.video_id: e for e in read_dataset("ffpp", tmp_path)}
     assert len(entries) == 12
@@ -47,7 +47,7 @@ def test_ffpp_labels_splits_and_masks(tmp_path):
         read_dataset("ffpp", tmp_path, compression="c40")
 
 
-def test_ffpp_bad_trees(tmp_path):
+def test_ffpp_bad_trees_are_refused_by_name(tmp_path):
     with pytest.raises(InputError, match="not a FaceForensics"):
         read_dataset("ffpp", tmp_path)
     with pytest.raises(InputError, match="no such data set folder"):
@@ -58,7 +58,7 @@ def test_ffpp_bad_trees(tmp_path):
         read_dataset("ffpp", tmp_path)
 
 
-def test_celebdf_test_list_and_labels(tmp_path):
+def test_celebdf_test_list_sets_the_split_and_the_folder_sets_the_label(tmp_path):
     for rel in ("Celeb-real/id0_0000.mp4", "Celeb-real/id1_0001.mp4", "YouTube-real/00001.mp4",
                 "Celeb-synthesis/id0_id1_0000.mp4", "Celeb-synthesis/id1_id0_0001.mp4"):
         _touch(tmp_path / rel)
@@ -75,7 +75,7 @@ def test_celebdf_test_list_and_labels(tmp_path):
         read_dataset("celebdf", tmp_path)
 
 
-def test_dfdc_metadata_with_and_without_original(tmp_path):
+def test_dfdc_metadata_gives_labels_and_sources_and_bad_metadata_is_refused(tmp_path):
     for part, meta in (("dfdc_train_part_0", {"a.mp4": {"label": "REAL", "split": "train"},
                                               "b.mp4": {"label": "FAKE", "split": "train", "original": "a.mp4"}}),
                        ("dfdc_train_part_1", {"c.mp4": {"label": "FAKE", "split": "train", "original": None}})):
@@ -96,7 +96,7 @@ def test_dfdc_metadata_with_and_without_original(tmp_path):
         read_dataset("dfdc", tmp_path)
 
 
-def test_folder_layouts(tmp_path):
+def test_folder_layouts_label_by_the_real_and_fake_folders(tmp_path):
     for rel in ("real/a.mp4", "fake/b.avi", "fake/notes.txt", "test/real/c.mkv", "test/fake/d.mov"):
         _touch(tmp_path / rel)
     entries = {e.video_id: e for e in read_dataset("folder", tmp_path)}

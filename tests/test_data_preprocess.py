@@ -150,7 +150,7 @@ def test_killed_run_resumes_and_loses_nothing(tmp_path):
     assert not any((cache / ".tmp").iterdir())  # the killed run's half-built entry is gone
 
 
-def test_reading_something_that_is_not_a_cache(tmp_path):
+def test_a_folder_that_is_not_a_cache_is_refused(tmp_path):
     with pytest.raises(InputError, match="not an istvt-explain cache"):
         CachedClipDataset(tmp_path)
 

@@ -23,7 +23,7 @@ def real_clip():
 
 
 @pytest.mark.parametrize("use_keypoints", [False, True])
-def test_pseudofake_clip_and_masks(real_clip, use_keypoints):
+def test_pseudofake_changes_only_the_masked_face_under_a_steady_mask(real_clip, use_keypoints):
     frames, keypoints = real_clip
     fake, masks = make_pseudofake_clip(frames, np.random.default_rng(1), keypoints if use_keypoints else None)
     assert fake.shape == frames.shape and fake.dtype == np.uint8

@@ -68,7 +68,7 @@ def test_writer_pads_odd_sizes_and_leaves_nothing_on_error(tmp_path):
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_rotation_grayscale_and_odd_size_inputs(tmp_path):
+def test_rotated_grey_and_odd_sized_videos_decode_upright_as_rgb(tmp_path):
     frame = np.zeros((20, 40, 3), np.uint8)
     frame[:5, :5] = 255  # a marker in the top-left corner
     rotated = VideoReader(_raw_video(tmp_path / "rot.mkv", [frame] * 3, rotation=90))

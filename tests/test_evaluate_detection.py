@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
+from support import tiny_model
 
 from istvt_explain.cli import main
 from istvt_explain.data.synthetic import SyntheticClipDataset
@@ -18,17 +19,17 @@ from istvt_explain.evaluate.detection import (
     report,
     score_dataset,
 )
-from istvt_explain.models import create_model, save_checkpoint
+from istvt_explain.models import save_checkpoint
 
 
-def test_perfect_and_inverted_scores():
+def test_perfect_scores_give_full_marks_and_inverted_scores_none():
     m = detection_metrics([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
     assert (m["acc"], m["auc"], m["ap"], m["eer"]) == (1.0, 1.0, 1.0, 0.0)
     m = detection_metrics([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1])
     assert (m["acc"], m["auc"], m["eer"]) == (0.0, 0.0, 1.0)
 
 
-def test_known_values():
+def test_metrics_match_hand_computed_values():
     labels = [0, 0, 0, 1, 1, 1]
     scores = [0.1, 0.6, 0.3, 0.7, 0.4, 0.9]
     m = detection_metrics(labels, scores)
@@ -70,7 +71,7 @@ def test_video_level_means_and_per_manipulation():
 
 
 def test_shards_cover_every_clip_once():
-    model = create_model("tiny", image_size=64, frames=3, depth=1)
+    model = tiny_model(depth=1)
     data = SyntheticClipDataset(7, 3, 64, broken=(4,))
     with pytest.warns(UserWarning, match="skipping item 4"):
         shards = [score_dataset(model, data, batch_size=2, rank=r, world_size=3) for r in range(3)]
@@ -81,7 +82,7 @@ def test_shards_cover_every_clip_once():
 
 def test_evaluate_command_writes_report_and_figure(tmp_path, capsys):
     weights = tmp_path / "w.safetensors"
-    save_checkpoint(create_model("tiny", image_size=64, frames=3, depth=1), weights)
+    save_checkpoint(tiny_model(depth=1), weights)
     config = tmp_path / "eval.yaml"
     config.write_text("name: evaltest\nmodel: {preset: tiny}\n"
                       "data: {kind: pseudofake_pictures, test_pictures: [grace_hopper], test_clips: 4}\n"

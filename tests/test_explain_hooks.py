@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import random_clips, tiny_model
 
 import istvt_explain as ie
-from istvt_explain.attribution import AttentionCapture, explain, lrp_mode
+from istvt_explain.attribution import AttentionCapture, explain, lrp_rules
 
 FAST = {"integrated-gradients": {"n_steps": 2}, "occlusion": {"patch": 64, "stride": 64}}
 
 
 @pytest.fixture(scope="module")
 def model() -> ie.ISTVT:
-    torch.manual_seed(0)
-    return ie.create_model("tiny", image_size=64, frames=3, depth=2)
+    return tiny_model(seed=0)
 
 
 def assert_clean(model: torch.nn.Module) -> None:
@@ -25,16 +25,12 @@ def assert_clean(model: torch.nn.Module) -> None:
         assert "forward" not in vars(module), f"{name or 'model'}.forward was patched"
     for _, _, module in model.attention_modules():
         assert module.fused_attn, "fused attention not restored"
-    assert not any(m.lrp for m in model.modules() if hasattr(m, "lrp")), "LRP path left on"
-
-
-def clips(batch: int = 1) -> torch.Tensor:
-    return torch.rand(batch, 3, 3, 64, 64, generator=torch.Generator().manual_seed(batch)) * 2 - 1
+    assert not any(m.lrp for m in model.modules() if hasattr(m, "lrp")), "relevance rules left on"
 
 
 def test_many_with_blocks_leave_nothing_behind(model):
     with torch.no_grad():
-        tokens = model.embed(clips())  # the transformer is what the capture touches
+        tokens = model.embed(random_clips(model, 1, seed=1))  # the transformer is what the capture touches
     for i in range(12):
         backward = i % 4 == 0  # a few with gradients, the rest forward only
         with AttentionCapture(model, gradients=backward) as cap:
@@ -55,7 +51,7 @@ def test_many_with_blocks_leave_nothing_behind(model):
                                     "integrated-gradients", "saliency", "occlusion", "frame-ablation"])
 def test_every_method_releases_its_hooks(model, method):
     for _ in range(2):
-        explain(model, clips(), method=method, **FAST.get(method, {}))
+        explain(model, random_clips(model, 1, seed=1), method=method, **FAST.get(method, {}))
     assert_clean(model)
     assert all(p.grad is None for p in model.parameters()), "a method left gradients on the weights"
 
@@ -75,26 +71,26 @@ def test_capture_releases_after_an_exception(model):
 def test_methods_release_after_a_failure_inside_the_forward(model, method):
     """A hook that raises in the middle of the forward (inside the LRP pass for lrp)."""
     def explode(module, args, output):
-        if method != "lrp" or model.lrp:
+        if method != "lrp" or model.norm.lrp:
             raise Boom("forced failure")
 
     handle = model.norm.register_forward_hook(explode)
     try:
         with pytest.raises(Boom):
-            explain(model, clips(2), method=method)
+            explain(model, random_clips(model, 2, seed=2), method=method)
     finally:
         handle.remove()
     assert_clean(model)
 
 
-def test_lrp_mode_restores_flags_after_an_exception(model):
-    with pytest.raises(Boom), lrp_mode(model):
+def test_lrp_rules_are_switched_back_after_an_exception(model):
+    with pytest.raises(Boom), lrp_rules(model):
         raise Boom()
     assert_clean(model)
 
 
 def test_capture_reads_the_batch_from_a_forward_that_starts_at_the_tokens(model):
-    x = clips(2)
+    x = random_clips(model, 2, seed=2)
     with AttentionCapture(model) as cap, torch.no_grad():
         model.forward_blocks(model.embed(x))
         c = model.config

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from support import random_clips, tiny_model
 
 import istvt_explain as ie
 from istvt_explain.attribution import Explanation, available_methods, explain, get_method
@@ -18,14 +19,7 @@ ALL = ["attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-onl
 
 @pytest.fixture(scope="module")
 def model() -> ie.ISTVT:
-    torch.manual_seed(0)
-    return ie.create_model("tiny", image_size=64, frames=3, depth=2)
-
-
-def clips_for(model: ie.ISTVT, batch: int, seed: int = 0) -> torch.Tensor:
-    c = model.config
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(batch, c.frames, 3, c.image_size, c.image_size, generator=gen) * 2 - 1
+    return tiny_model(seed=0)
 
 
 def test_registry_holds_every_method_with_a_label():
@@ -37,8 +31,8 @@ def test_registry_holds_every_method_with_a_label():
 @pytest.mark.parametrize("method", ALL)
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("target", [None, "real"])
-def test_every_method_batch_and_target(model, method, batch, target):
-    clips = clips_for(model, batch, seed=batch)
+def test_every_method_gives_finite_maps_of_the_clip_shape_for_any_batch_and_target(model, method, batch, target):
+    clips = random_clips(model, batch, seed=batch)
     before = clips.clone()
     exp = explain(model, clips, method=method, target=target, **FAST.get(method, {}))
     c = model.config
@@ -54,7 +48,7 @@ def test_every_method_batch_and_target(model, method, batch, target):
 
 
 def test_per_clip_targets_match_single_target_runs(model):
-    clips = clips_for(model, 2, seed=5)
+    clips = random_clips(model, 2, seed=5)
     both = explain(model, clips, method="relevance", target=[1, 0])
     fake = explain(model, clips[:1], method="relevance", target="fake")
     real = explain(model, clips[1:], method="relevance", target="real")
@@ -64,7 +58,7 @@ def test_per_clip_targets_match_single_target_runs(model):
 
 
 def test_target_changes_gradient_methods(model):
-    clips = clips_for(model, 1, seed=6)
+    clips = random_clips(model, 1, seed=6)
     fake = explain(model, clips, method="relevance", target="fake")
     real = explain(model, clips, method="relevance", target="real")
     assert not torch.allclose(fake.spatial, real.spatial)
@@ -73,7 +67,7 @@ def test_target_changes_gradient_methods(model):
 
 
 def test_batch_elements_are_independent(model):
-    clips = clips_for(model, 2, seed=7)
+    clips = random_clips(model, 2, seed=7)
     for method in ("rollout", "relevance", "lrp", "saliency"):
         batched = explain(model, clips, method=method)
         single = explain(model, clips[1:], method=method)
@@ -82,7 +76,7 @@ def test_batch_elements_are_independent(model):
 
 def test_saliency_equals_plain_autograd(model):
     """Captum's Saliency and our own gradient coincide: |d fake logit / d pixel|, pooled to tokens."""
-    clips = clips_for(model, 2, seed=8)
+    clips = random_clips(model, 2, seed=8)
     exp = explain(model, clips, method="saliency")
     x = clips.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(class_scores(model, model(x))[:, 1].sum(), x)
@@ -97,7 +91,7 @@ def test_relevance_gradients_match_autograd_through_the_whole_model(model):
     """The capture-based gradient at a map equals a full backward's (embedding graph cut changes nothing)."""
     from istvt_explain.attribution import AttentionCapture
 
-    clips = clips_for(model, 1, seed=9)
+    clips = random_clips(model, 1, seed=9)
     method = get_method("relevance")(model)
     maps, grads, logits, index, _ = method._gradient_pass(clips, None)
     with AttentionCapture(model, gradients=True) as cap:
@@ -108,34 +102,33 @@ def test_relevance_gradients_match_autograd_through_the_whole_model(model):
 
 
 def test_integrated_gradients_reports_a_small_delta(model):
-    exp = explain(model, clips_for(model, 1, seed=10), method="integrated-gradients", n_steps=32)
+    exp = explain(model, random_clips(model, 1, seed=10), method="integrated-gradients", n_steps=32)
     assert exp.extras["delta"].abs().max() < 0.05
 
 
 def test_frame_ablation_is_constant_within_a_frame(model):
-    exp = explain(model, clips_for(model, 1, seed=11), method="frame-ablation")
+    exp = explain(model, random_clips(model, 1, seed=11), method="frame-ablation")
     flat = exp.spatial.flatten(2)
     torch.testing.assert_close(flat, flat[..., :1].expand_as(flat))
 
 
 def test_uniform_attention_model_gives_uniform_rollout():
     """Zero query/key weights make every softmax uniform: the rollout map of each frame is flat."""
-    torch.manual_seed(1)
-    model = ie.create_model("tiny", image_size=64, frames=3, depth=2)
+    model = tiny_model(seed=1)
     with torch.no_grad():
         for block in model.blocks:
             inner = block.attn_s.heads * block.attn_s.dim_head
             block.attn_t.to_qk.weight.zero_()
             block.attn_s.to_qkv.weight[: 2 * inner].zero_()
-    exp = explain(model, clips_for(model, 1, seed=12), method="rollout")
+    exp = explain(model, random_clips(model, 1, seed=12), method="rollout")
     flat = exp.spatial.flatten(2)
     torch.testing.assert_close(flat, flat[..., :1].expand_as(flat))
     torch.testing.assert_close(exp.temporal, exp.temporal[:, :1].expand_as(exp.temporal))
 
 
 def test_dtype_and_device_come_from_the_model():
-    model = ie.create_model("tiny", image_size=32, frames=3, depth=1).double()  # a 2 x 2 grid
-    clips = clips_for(model, 1).float()
+    model = tiny_model(image_size=32, depth=1).double()  # a 2 x 2 grid
+    clips = random_clips(model, 1).float()
     exp = explain(model, clips, method="relevance")
     assert exp.spatial.dtype == torch.float64 and exp.spatial.device == clips.device
 
@@ -143,7 +136,7 @@ def test_dtype_and_device_come_from_the_model():
 def test_training_mode_is_restored(model):
     model.train()
     try:
-        explain(model, clips_for(model, 1), method="rollout")
+        explain(model, random_clips(model, 1), method="rollout")
         assert model.training
     finally:
         model.eval()
@@ -158,7 +151,7 @@ def test_training_mode_is_restored(model):
 ])
 def test_bad_requests_raise_value_error(model, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        explain(model, clips_for(model, 2), **kwargs)
+        explain(model, random_clips(model, 2), **kwargs)
 
 
 def test_bad_clips_raise_value_error(model):
@@ -174,7 +167,7 @@ def test_raw_attention_reads_the_last_block_paths_the_logit_uses(model):
     non-zero on the class row, so those are the rows the map must come from."""
     from istvt_explain.attribution import AttentionCapture
 
-    clips = clips_for(model, 1, seed=21)
+    clips = random_clips(model, 1, seed=21)
     exp = explain(model, clips, method="attention")
     last = model.config.depth - 1
     with AttentionCapture(model, gradients=True) as cap:
@@ -198,7 +191,7 @@ def test_raw_attention_reads_the_last_block_paths_the_logit_uses(model):
 @pytest.mark.parametrize("method", ["attention", "rollout", "relevance", "lrp", "temporal-only"])
 def test_frame_importance_is_the_mass_of_the_frames_patches(model, method):
     """The class-token column is a learned constant input: it is reported apart, never in the curve."""
-    exp = explain(model, clips_for(model, 2, seed=22), method=method)
+    exp = explain(model, random_clips(model, 2, seed=22), method=method)
     torch.testing.assert_close(exp.temporal, exp.spatial.flatten(2).sum(dim=-1))
     column = exp.extras["class_token_importance"]
     assert column.shape == exp.temporal.shape and column.abs().sum() > 0
@@ -206,11 +199,10 @@ def test_frame_importance_is_the_mass_of_the_frames_patches(model, method):
 
 def test_integrated_gradients_add_up_to_the_score_difference():
     """Completeness on a model whose score moves a lot between the grey baseline and the clip."""
-    torch.manual_seed(3)
-    strong = ie.create_model("tiny", image_size=64, frames=3, depth=1)
+    strong = tiny_model(depth=1, seed=3)
     with torch.no_grad():
         strong.head[-1].weight.mul_(200.0)
-    clips = clips_for(strong, 1, seed=23)
+    clips = random_clips(strong, 1, seed=23)
     with torch.no_grad():
         difference = (strong(clips) - strong(torch.zeros_like(clips))).item()
     assert abs(difference) > 1.0

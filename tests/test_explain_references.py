@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import random_clips, tiny_model
 
 import istvt_explain as ie
 from istvt_explain.attribution import AttentionCapture, explain
@@ -19,14 +20,7 @@ from istvt_explain.attribution.propagation import class_start, fuse_heads, weigh
 
 @pytest.fixture(scope="module")
 def model() -> ie.ISTVT:
-    torch.manual_seed(5)
-    return ie.create_model("tiny", image_size=64, frames=3, depth=2)
-
-
-def _clips(model, seed: int) -> torch.Tensor:
-    c = model.config
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(1, c.frames, 3, c.image_size, c.image_size, generator=gen) * 2 - 1
+    return tiny_model(seed=5)
 
 
 def _captured(model, clips, gradients: bool):
@@ -49,7 +43,7 @@ def _read(r: torch.Tensor, grid: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_rollout_equals_the_dense_product_of_the_captured_attention(model):
-    clips = _clips(model, 1)
+    clips = random_clips(model, 1, seed=1)
     maps, _ = _captured(model, clips, gradients=False)
     blocks = [(fuse_heads(t.double()), fuse_heads(s.double())) for t, s in maps]
     start = class_start(1, blocks[0][1].shape[1], blocks[0][1].shape[2], dtype=torch.float64)
@@ -61,7 +55,7 @@ def test_rollout_equals_the_dense_product_of_the_captured_attention(model):
 
 
 def test_relevance_equals_the_dense_product_of_gradient_weighted_attention(model):
-    clips = _clips(model, 2)
+    clips = random_clips(model, 1, seed=2)
     maps, grads = _captured(model, clips, gradients=True)
     blocks = [(weighted_relevance(t.double(), gt.double()), weighted_relevance(s.double(), gs.double()))
               for (t, s), (gt, gs) in zip(maps, grads, strict=True)]
@@ -74,7 +68,7 @@ def test_relevance_equals_the_dense_product_of_gradient_weighted_attention(model
 
 def test_lrp_is_not_the_relevance_map(model):
     """LRP swaps the attention for its LRP relevance: on a random model the two maps must differ."""
-    clips = _clips(model, 3)
+    clips = random_clips(model, 1, seed=3)
     lrp = explain(model, clips, method="lrp", target="fake").spatial.flatten()
     rel = explain(model, clips, method="relevance", target="fake").spatial.flatten()
     lrp, rel = lrp / lrp.abs().max(), rel / rel.abs().max()

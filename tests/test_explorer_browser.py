@@ -93,7 +93,7 @@ def lab(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_explorer_in_a_real_browser(lab, tmp_path):
+def test_explorer_controls_redraw_the_picture_in_a_real_browser(lab, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from support import PRESET, tiny_model
 
 import istvt_explain as ie
 from istvt_explain.data.cache import (
@@ -231,13 +232,8 @@ def test_orphaned_part_files_are_removed_at_the_next_start(tmp_path):
     assert not any(p.exists() for p in orphans) and keep.exists()
 
 
-class _Exploit:
-    def __reduce__(self):
-        return (os.system, ("echo pwned",))
-
-
 @pytest.mark.parametrize("content", ["zip", "pickle"])
-def test_refused_pickles_give_one_complete_sentence_and_no_warning(tmp_path, content, recwarn):
+def test_refused_pickles_give_one_complete_sentence_and_no_warning(tmp_path, content, recwarn, pickle_exploit):
     import pickle
 
     from istvt_explain.models.weights import read_state_dict
@@ -245,9 +241,9 @@ def test_refused_pickles_give_one_complete_sentence_and_no_warning(tmp_path, con
 
     path = tmp_path / "evil.pt"
     if content == "zip":
-        torch.save({"version": 1, "x": _Exploit()}, path)
+        torch.save({"version": 1, "x": pickle_exploit}, path)
     else:
-        path.write_bytes(pickle.dumps({"x": _Exploit()}))
+        path.write_bytes(pickle.dumps({"x": pickle_exploit}))
     for load, what in ((load_state, "training state"), (read_state_dict, "weight file")):
         with pytest.raises(CheckpointError) as info:
             load(path)
@@ -299,7 +295,7 @@ def _evaluate(tmp_path: Path, cache: Path, *extra: str) -> tuple[int, dict, str]
     from istvt_explain.cli import main
 
     weights = tmp_path / "w.safetensors"
-    ie.save_checkpoint(ie.create_model("tiny", image_size=SIZE, frames=FRAMES, depth=1), weights)
+    ie.save_checkpoint(tiny_model(image_size=SIZE, frames=FRAMES, depth=1), weights)
     config = tmp_path / "eval.yaml"
     config.write_text(f"name: faults\nmodel: {{preset: tiny, overrides: {{image_size: {SIZE}, frames: {FRAMES}, "
                       f"depth: 1}}}}\ndata: {{kind: cached, cache_dir: {cache}}}\ndevice: cpu\neval_batch_size: 4\n")
@@ -332,7 +328,7 @@ def test_a_clip_that_breaks_after_the_scan_is_skipped_by_name(tmp_path):
     cache = toy_cache(tmp_path, ["a", "b"])
     data = CachedClipDataset(cache, frames=FRAMES)
     (video_dir(cache, entry("b").key) / "crops.npy").write_bytes(b"gone bad meanwhile")
-    model = ie.create_model("tiny", image_size=SIZE, frames=FRAMES, depth=1)
+    model = tiny_model(image_size=SIZE, frames=FRAMES, depth=1)
     with pytest.warns(UserWarning, match="toy__b"):
         table = score_dataset(model, data, batch_size=2)
     result = report(table)
@@ -344,7 +340,7 @@ def test_a_clip_that_breaks_after_the_scan_is_skipped_by_name(tmp_path):
 def test_non_finite_weights_are_refused_at_load(tmp_path, capsys):
     from istvt_explain.cli import main
 
-    model = ie.create_model("tiny", image_size=SIZE, frames=FRAMES, depth=1)
+    model = tiny_model(image_size=SIZE, frames=FRAMES, depth=1)
     with torch.no_grad():
         next(model.parameters()).view(-1)[0] = float("nan")
     path = tmp_path / "nan.safetensors"
@@ -363,7 +359,7 @@ def test_a_nan_score_is_an_error_never_a_verdict(tmp_path, capsys):
     from istvt_explain.cli import main
 
     video = face_video(tmp_path / "face.mp4")
-    model = ie.create_model("tiny", depth=1)
+    model = tiny_model(image_size=PRESET, frames=PRESET, depth=1)
     with torch.no_grad():
         for weight in model.parameters():
             if weight.dim() > 1:

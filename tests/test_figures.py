@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from analysis_support import content_explain, random_clips
+from analysis_support import content_explain, smooth_uint8_clips
 from matplotlib.text import Text
 from PIL import Image
 
@@ -18,7 +18,7 @@ from istvt_explain.render.style import COLUMN_WIDTH, DPI, MIN_FONT, PAGE_WIDTH, 
 
 @pytest.fixture(scope="module")
 def panels() -> list[F.ClipPanel]:
-    clips = random_clips(2, seed=9)
+    clips = smooth_uint8_clips(2, seed=9)
     out = []
     for i, title in enumerate(["real", "fake"]):
         x = (torch.from_numpy(clips[i:i + 1]).permute(0, 1, 4, 2, 3).float() / 255 - 0.5) / 0.5
@@ -27,7 +27,7 @@ def panels() -> list[F.ClipPanel]:
     return out
 
 
-def test_blend_and_heat(panels):
+def test_zero_alpha_blend_keeps_the_frame_and_heat_is_scaled_per_clip(panels):
     frame = panels[0].frames[0]
     assert F.blend(frame, np.zeros((4, 4)), alpha=0.0, size=None).tolist() == frame.tolist()
     heat = F.heat_to_pixels(panels[0].explanations["a"], 64, 64)
@@ -42,7 +42,7 @@ def test_every_figure_draws(panels, tmp_path):
 def _draw_every_figure(panels, tmp_path) -> dict:
     """Every figure from the fixture's results, saved once (and kept in ISTVT_FIGURE_ARTEFACTS to look at)."""
     att = np.random.default_rng(0).random((4, 4, 4, 4))
-    study = run_sensitivity(None, random_clips(1), perturbations=["jpeg", "shuffle_frames"],
+    study = run_sensitivity(None, smooth_uint8_clips(1), perturbations=["jpeg", "shuffle_frames"],
                             explain_fn=content_explain)
     figures = {
         "roc": F.roc_figure({"clips": ([0, 1, 0, 1], [0.1, 0.8, 0.6, 0.4]), "other": ([0, 1], [0.2, 0.9])}),
@@ -77,7 +77,7 @@ def drawn(panels, tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["roc", "heatmaps", "temporal", "judging", "attention", "sensitivity", "gallery"])
-def test_print_ready(drawn, name, tmp_path):
+def test_every_figure_is_print_ready(drawn, name, tmp_path):
     """IEEE widths, 300 dpi, no text under 7 pt, none overlapping or leaving the figure, colour bars on maps."""
     fig = drawn[name]
     png, pdf = save_figure(fig, tmp_path, name)

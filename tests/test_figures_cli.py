@@ -62,7 +62,7 @@ def test_figures_rerun_reuses_every_stage_and_says_so(weights, tmp_path, capsys)
     assert (tmp_path / "summary.json").read_text() == before
 
 
-def test_hard_samples_command(weights, tmp_path, capsys):
+def test_hard_samples_command_writes_the_table_and_the_gallery(weights, tmp_path, capsys):
     out = tmp_path / "hard"
     assert main(["hard-samples", "--out", str(out), "--weights", str(weights), "--max-clips", "6",
                  "--methods", "rollout", "--top", "2", "--limit", "3"]) == 0
@@ -71,7 +71,7 @@ def test_hard_samples_command(weights, tmp_path, capsys):
     assert "explained" in capsys.readouterr().out
 
 
-def test_sensitivity_command(weights, tmp_path):
+def test_sensitivity_command_writes_a_row_per_clip_perturbation_and_strength(weights, tmp_path):
     out = tmp_path / "sens"
     assert main(["sensitivity", "--out", str(out), "--weights", str(weights), "--clips", "2", "--method", "attention",
                  "--perturbations", "noise", "drop_frames"]) == 0

@@ -1,4 +1,4 @@
-"""The ISTVT model against the architecture facts of docs/architecture.md."""
+"""The ISTVT model against the architecture facts of docs/model.md."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pickle
 import pytest
 import timm
 import torch
+from support import PRESET, random_clips, tiny_model
 
 import istvt_explain as ie
 from istvt_explain.models import (
@@ -17,27 +18,19 @@ from istvt_explain.models import (
 )
 from istvt_explain.models.layers import SpatialAttention, TemporalAttention, self_subtract
 
-SMALL_OVERRIDES = {"image_size": 64, "frames": 3, "depth": 2}  # 64 px crops give a 4 x 4 grid
-
-
-def random_clips(model: ie.ISTVT, batch: int = 2, seed: int = 0) -> torch.Tensor:
-    c = model.config
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(batch, c.frames, 3, c.image_size, c.image_size, generator=gen) * 2 - 1
-
 
 @pytest.fixture(scope="module")
 def paper_model() -> ie.ISTVT:
     return ie.create_model("paper")
 
 
-def test_paper_parameter_counts(paper_model):
+def test_paper_preset_has_the_published_parameter_counts(paper_model):
     assert paper_model.transformer_parameters() == 88_361_001
     assert paper_model.backbone_parameters() == 1_106_760
     assert sum(p.numel() for p in paper_model.parameters()) == 89_467_761
 
 
-def test_paper_shapes(paper_model):
+def test_paper_preset_has_the_published_shapes_and_a_19_by_19_grid(paper_model):
     c = paper_model.config
     assert (c.frames, c.image_size, c.embed_dim, c.depth, c.heads, c.dim_head, c.mlp_dim) == (
         6, 300, 728, 12, 8, 64, 2912)
@@ -51,7 +44,7 @@ def test_paper_shapes(paper_model):
 
 def test_entry_flow_is_timm_legacy_xception_up_to_block3():
     full = timm.create_model("legacy_xception", pretrained=False)
-    model = ie.create_model("tiny", **SMALL_OVERRIDES)
+    model = tiny_model()
     model.backbone.load_state_dict(filter_xception_state_dict(full.state_dict()))
     x = torch.rand(2, 3, 64, 64)
     full.eval()
@@ -63,27 +56,27 @@ def test_entry_flow_is_timm_legacy_xception_up_to_block3():
 
 
 @pytest.mark.parametrize("size,grid", [(300, 19), (160, 10), (224, 14), (64, 4), (299, 19), (48, 3)])
-def test_token_grid_size(size, grid):
+def test_token_grid_size_matches_the_backbone_output(size, grid):
     assert token_grid_size(size) == grid
-    model = ie.create_model("tiny", image_size=size, depth=1)
+    model = tiny_model(image_size=size, frames=PRESET, depth=1)
     assert model.config.grid == grid
     with torch.inference_mode():
         assert model.backbone(torch.rand(1, 3, size, size)).shape[-2:] == (grid, grid)
 
 
 @pytest.mark.parametrize("preset", ["tiny", "small"])
-def test_presets_forward(preset):
+def test_every_preset_gives_one_finite_logit_per_clip(preset):
     model = ie.create_model(preset, frames=2, depth=1) if preset == "small" else ie.create_model(preset)
-    clips = random_clips(model, batch=2)
+    clips = random_clips(model, 2)
     with torch.inference_mode():
         out = model(clips)
     assert out.shape == (2,) and torch.isfinite(out).all()
 
 
-def test_any_frame_count_and_multiclass_head():
-    model = ie.create_model("tiny", image_size=64, frames=4, depth=1, num_classes=3)
+def test_a_multiclass_head_gives_a_logit_per_class_at_any_frame_count():
+    model = tiny_model(frames=4, depth=1, num_classes=3)
     with torch.inference_mode():
-        assert model(random_clips(model)).shape == (2, 3)
+        assert model(random_clips(model, 2)).shape == (2, 3)
 
 
 @pytest.mark.parametrize("bad", [{"frames": 1}, {"image_size": 20}, {"depth": 0}, {"unknown_key": 3}])
@@ -93,7 +86,7 @@ def test_bad_config_is_rejected(bad):
 
 
 def test_wrong_clip_shape_gets_a_clear_error():
-    model = ie.create_model("tiny", **SMALL_OVERRIDES)
+    model = tiny_model()
     with pytest.raises(ValueError, match="frames"):
         model(torch.zeros(1, 4, 3, 64, 64))
     with pytest.raises(ValueError, match="64 x 64"):
@@ -140,8 +133,8 @@ def test_fused_equals_explicit_attention(cls):
 
 
 def test_fused_equals_explicit_model():
-    model = ie.create_model("tiny")
-    clips = random_clips(model, seed=3)
+    model = tiny_model(image_size=PRESET, frames=PRESET, depth=PRESET)
+    clips = random_clips(model, 2, seed=3)
     with torch.inference_mode():
         fused = model(clips)
         with ie.AttentionCapture(model):
@@ -150,8 +143,8 @@ def test_fused_equals_explicit_model():
 
 
 def test_gradient_reaches_every_parameter():
-    model = ie.create_model("tiny", **SMALL_OVERRIDES).train()
-    clips = random_clips(model, seed=4)
+    model = tiny_model().train()
+    clips = random_clips(model, 2, seed=4)
     loss = torch.nn.functional.binary_cross_entropy_with_logits(model(clips), torch.tensor([0.0, 1.0]))
     loss.backward()
     for name, p in model.named_parameters():
@@ -159,18 +152,18 @@ def test_gradient_reaches_every_parameter():
 
 
 def test_input_is_not_modified():
-    model = ie.create_model("tiny", **SMALL_OVERRIDES)
-    clips = random_clips(model)
+    model = tiny_model()
+    clips = random_clips(model, 2)
     before = clips.clone()
     with torch.inference_mode():
         model(clips)
     torch.testing.assert_close(clips, before, rtol=0, atol=0)
 
 
-def test_capture_shapes_gradients_and_release():
-    model = ie.create_model("tiny", **SMALL_OVERRIDES)
+def test_capture_gives_maps_and_gradients_of_the_documented_shapes_then_releases_the_model():
+    model = tiny_model()
     c = model.config
-    clips = random_clips(model, batch=2)
+    clips = random_clips(model, 2)
     with ie.AttentionCapture(model, gradients=True) as cap:
         model(clips).sum().backward()
         assert cap.attention(0, "temporal").shape == (2, c.tokens_per_frame, c.heads, c.frames + 1, c.frames + 1)
@@ -184,24 +177,24 @@ def test_capture_shapes_gradients_and_release():
     assert not model._forward_pre_hooks
 
 
-def test_save_load_round_trip(tmp_path):
-    model = ie.create_model("tiny", **SMALL_OVERRIDES)
+def test_a_saved_checkpoint_loads_back_with_the_same_config_weights_and_outputs(tmp_path):
+    model = tiny_model()
     path = tmp_path / "ckpt.safetensors"
     ie.save_checkpoint(model, path, extra={"epoch": 3})
     assert read_config(path) == model.config
     assert not list(tmp_path.glob("*.part"))
     loaded = ie.load_model(path)
-    clips = random_clips(model)
+    clips = random_clips(model, 2)
     with torch.inference_mode():
         torch.testing.assert_close(loaded(clips), model(clips), rtol=0, atol=0)
-    again = ie.create_model("tiny", weights=path, **SMALL_OVERRIDES)
+    again = tiny_model(weights=path)
     for (k, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
 
 
 def test_checkpoint_from_another_preset_is_refused(tmp_path):
     path = tmp_path / "tiny.safetensors"
-    ie.save_checkpoint(ie.create_model("tiny", **SMALL_OVERRIDES), path)
+    ie.save_checkpoint(tiny_model(), path)
     with pytest.raises(ie.CheckpointError, match="preset 'tiny'"):
         ie.create_model("small", weights=path, frames=3, depth=2, image_size=64)
 
@@ -215,27 +208,19 @@ def test_corrupt_checkpoint_is_refused(tmp_path, content):
     pth = tmp_path / "bad.pth"
     pth.write_bytes(content)
     with pytest.raises(ie.CheckpointError, match="bad.pth"):
-        ie.create_model("tiny", weights=pth, **SMALL_OVERRIDES)
+        tiny_model(weights=pth)
 
 
-class _Exploit:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def test_loading_a_pickle_never_runs_code_from_it(tmp_path):
-    marker = tmp_path / "pwned"
+def test_loading_a_pickle_never_runs_code_from_it(tmp_path, pickle_exploit):
+    marker = pickle_exploit.marker
     path = tmp_path / "evil.pth"
-    path.write_bytes(pickle.dumps({"conv1.weight": _Exploit(str(marker))}))
+    path.write_bytes(pickle.dumps({"conv1.weight": pickle_exploit}))
     with pytest.raises(ie.CheckpointError):
-        ie.create_model("tiny", backbone_weights=path, **SMALL_OVERRIDES)
+        tiny_model(backbone_weights=path)
     assert not marker.exists()
 
 
-def test_xception_weights_from_timm_and_faceforensics_layouts(tmp_path):
+def test_xception_weights_load_from_timm_and_faceforensics_layouts_and_others_are_refused(tmp_path):
     full = timm.create_model("legacy_xception", pretrained=False)
     state = full.state_dict()
     torch.save(state, tmp_path / "timm.pth")
@@ -247,15 +232,15 @@ def test_xception_weights_from_timm_and_faceforensics_layouts(tmp_path):
         ff["module." + key.replace("fc.", "last_linear.")] = value
     torch.save({"state_dict": ff}, tmp_path / "xception-b5690688.pth")
     for name in ("timm.pth", "xception-b5690688.pth"):
-        model = ie.create_model("tiny", backbone_weights=tmp_path / name, **SMALL_OVERRIDES)
+        model = tiny_model(backbone_weights=tmp_path / name)
         torch.testing.assert_close(model.backbone.block3.skip.weight, full.block3.skip.weight)
         torch.testing.assert_close(model.backbone.block2.rep[1].pointwise.weight,
                                    full.block2.rep[1].pointwise.weight)
     torch.save({"something": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(ie.CheckpointError, match="not an Xception checkpoint"):
-        ie.create_model("tiny", backbone_weights=tmp_path / "other.pth", **SMALL_OVERRIDES)
+        tiny_model(backbone_weights=tmp_path / "other.pth")
 
 
-def test_config_round_trip():
+def test_config_survives_a_dict_round_trip():
     config = ISTVTConfig(name="x", frames=4, image_size=128, embed_dim=64, depth=2, heads=2, dim_head=16)
     assert ISTVTConfig.from_dict(config.to_dict()) == config

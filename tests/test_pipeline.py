@@ -25,7 +25,7 @@ def partial(tmp_path_factory):
     return face_video(tmp_path_factory.mktemp("v") / "partial.mp4", frames=18, visible=visible)
 
 
-def test_analysis_of_a_face_video(model, tmp_path: Path) -> None:
+def test_a_face_video_is_analysed_with_maps_a_verdict_and_a_box_around_the_face(model, tmp_path: Path) -> None:
     video = face_video(tmp_path / "face.mp4")
     timer = StageTimer()
     calls = []
@@ -45,7 +45,7 @@ def test_analysis_of_a_face_video(model, tmp_path: Path) -> None:
     assert box[2] - box[0] >= truth[2] - truth[0]
 
 
-def test_face_in_some_frames_only(model, partial) -> None:
+def test_frames_without_a_face_are_skipped_and_get_no_map(model, partial) -> None:
     a = analyze_video(partial.path, model, PipelineOptions(method="rollout"))
     assert a.skipped_frames == list(range(12, 18))
     assert a.processed[:12].all()

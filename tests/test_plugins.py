@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import tiny_model
 
 import istvt_explain as ie
 from istvt_explain.attribution import registry
@@ -55,7 +56,7 @@ def _cli(*args: str, env_plugin: Path) -> subprocess.CompletedProcess:
 
 def test_a_plugin_method_is_listed_and_explains(plugin):
     assert "centre-bias" in ie.available_methods()
-    model = ie.create_model("tiny", image_size=64, frames=3, depth=1)
+    model = tiny_model(depth=1)
     exp = ie.explain(model, torch.rand(2, 3, 3, 64, 64), method="centre-bias")
     assert exp.spatial.shape == (2, 3, 4, 4) and exp.method == "centre-bias"
     assert exp.settings["label"] == "Centre bias (plugin)"
@@ -69,7 +70,7 @@ def test_maps_with_wrong_shapes_are_refused(plugin):
         def maps(self, clips, target):
             return torch.zeros(clips.shape[0], 4, 4), torch.zeros(clips.shape[0])
 
-    model = ie.create_model("tiny", image_size=64, frames=3, depth=1)
+    model = tiny_model(depth=1)
     with pytest.raises(ValueError, match=r"maps\(\) must return spatial maps"):
         Broken(model).attribute(torch.rand(1, 3, 3, 64, 64))
 
@@ -100,7 +101,7 @@ def test_the_command_line_takes_a_plugin_method(plugin, face_video, tmp_path: Pa
 
 
 def test_evaluate_explanations_judges_a_plugin_method(plugin, tmp_path: Path):
-    model = ie.create_model("tiny", image_size=64, frames=3, depth=1)
+    model = tiny_model(depth=1)
     ie.save_checkpoint(model, tmp_path / "small.safetensors")
     done = _cli("evaluate-explanations", "--weights", str(tmp_path / "small.safetensors"), "--methods",
                 "centre-bias", "--clips", "2", "--steps", "2", "--no-sanity", "--out", str(tmp_path / "j"),

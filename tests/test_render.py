@@ -46,7 +46,7 @@ def _analysis(num_frames: int = 14, frames: int = 6, grid: int = 4, width: int =
     return a
 
 
-def test_aggregation_per_frame() -> None:
+def test_clip_scores_aggregate_into_per_frame_probability_and_importance() -> None:
     a = _analysis()
     assert a.skipped_frames == [12, 13]
     np.testing.assert_allclose(a.frame_probability[:6], 1 / (1 + np.exp(-2.0)), rtol=1e-6)
@@ -76,7 +76,7 @@ def test_paste_map_clips_at_frame_edges() -> None:
     assert paste_map(canvas, np.ones((2, 2)), np.array([30, 30, 40, 40])) is None
 
 
-def test_colormaps_and_style_validation() -> None:
+def test_colormaps_are_uint8_tables_and_bad_styles_are_refused() -> None:
     lut = colormap_lut("inferno")
     assert lut.shape == (256, 3) and lut.dtype == np.uint8
     assert colorize(np.array([0.0, 1.0]), "gray").tolist() == [[0, 0, 0], [255, 255, 255]]
@@ -95,7 +95,7 @@ def test_blend_draws_only_inside_the_box() -> None:
     assert np.array_equal(untouched, frame)
 
 
-def test_timeline_panel_and_composer() -> None:
+def test_timeline_cursor_moves_and_the_composer_stacks_the_panel_under_the_frame() -> None:
     a = _analysis(width=320, height=240)
     panel = TimelinePanel(320, 240, a.frame_probability, a.frame_importance)
     first, last = panel.draw(0, "REAL"), panel.draw(13, "REAL")
@@ -122,7 +122,7 @@ def test_report_is_complete_json(tmp_path: Path) -> None:
     assert back["suspicious_frames"] == [5, 4]
 
 
-def test_maps_file(tmp_path: Path) -> None:
+def test_maps_file_holds_a_float16_map_per_frame_and_which_frames_were_processed(tmp_path: Path) -> None:
     a = _analysis()
     write_maps(a, tmp_path / "m.npz")
     data = np.load(tmp_path / "m.npz")
@@ -130,7 +130,7 @@ def test_maps_file(tmp_path: Path) -> None:
     assert data["processed"].tolist() == [True] * 12 + [False] * 2
 
 
-def test_keyframes_png(tmp_path: Path) -> None:
+def test_keyframes_are_saved_as_pngs_in_rank_order(tmp_path: Path) -> None:
     frames = {3: np.zeros((10, 12, 3), np.uint8), 7: np.full((10, 12, 3), 255, np.uint8)}
     paths = save_keyframes(frames, [7, 3], tmp_path / "kf")
     assert [p.name for p in paths] == ["01_frame000007.png", "02_frame000003.png"]

@@ -47,7 +47,7 @@ def test_no_clip_over_the_threshold_no_segment() -> None:
     assert find_segments([], np.zeros((0, T), np.int64)) == []
 
 
-def test_demo_like_video_fake_second_half() -> None:
+def test_a_demo_like_video_is_fake_in_its_second_half_only() -> None:
     found = find_segments([0.1, 0.2, 0.3, 0.1, 0.9, 0.8, 0.95, 0.7], side_by_side(8))
     assert spans(found) == [(24, 47)]
 
@@ -110,7 +110,7 @@ def test_a_face_seen_briefly_can_be_fake_on_its_own() -> None:
     assert spans(find_segments(scores, frames)) == [(40, 45)]  # the lone 0.9 at frame 80 has neighbours
 
 
-def test_overlapping_clips_stride_2() -> None:
+def test_overlapping_clips_at_stride_2_need_two_clip_lengths_of_covered_frames() -> None:
     frames = clips(*range(0, 40, 2))  # 20 clips, frames 0-45
     scores = np.full(20, 0.1)
     scores[5:9] = 0.9  # clips at 10..16: frames 10-21
@@ -133,7 +133,7 @@ def test_clip_order_does_not_matter() -> None:
     assert find_segments(scores[order], frames[order]) == find_segments(scores, frames)
 
 
-def test_bad_arguments() -> None:
+def test_bad_segment_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="min_clips"):
         find_segments([0.9], side_by_side(1), min_clips=0)
     with pytest.raises(ValueError, match="max_gap"):
@@ -148,7 +148,7 @@ def test_bad_arguments() -> None:
         PipelineOptions(threshold=1.5)
 
 
-def test_segment_at() -> None:
+def test_segment_at_finds_the_segment_holding_a_frame() -> None:
     found = find_segments([0.9, 0.9, 0.1, 0.1, 0.9, 0.9], side_by_side(6))
     assert segment_at(found, 11) is found[0] and segment_at(found, 12) is None and segment_at(found, 24) is found[1]
     assert found[1].describe() == "frames 24-35 (peak 0.90)" and found[1].describe(1) == "frames 25-36 (peak 0.90)"

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from safetensors.torch import load_file
+from support import SMALL, tiny_model
 
 from istvt_explain.cli import main
 from istvt_explain.data.synthetic import SyntheticClipDataset
@@ -14,8 +15,6 @@ from istvt_explain.models import CheckpointError, load_model
 from istvt_explain.train import ConfigError, available_configs, config_from_dict, fit, load_config
 from istvt_explain.train.logs import read_metrics
 from istvt_explain.train.state import load_state
-
-SMALL = {"image_size": 64, "frames": 3, "depth": 2}
 
 
 def tiny_config(**top):
@@ -34,7 +33,7 @@ def data(length=8, **kw):
     return SyntheticClipDataset(length, SMALL["frames"], SMALL["image_size"], **kw)
 
 
-def test_presets_load():
+def test_shipped_training_configs_load_with_their_documented_settings():
     assert {"demo", "ffpp_c23_paper", "pseudofake"} <= set(available_configs())
     paper = load_config("ffpp_c23_paper")
     assert (paper.optim.name, paper.optim.lr, paper.optim.momentum, paper.batch_size, paper.epochs) == \
@@ -45,6 +44,9 @@ def test_presets_load():
     assert "grace_hopper" not in demo.data.train_pictures and demo.data.test_pictures[:2] == ["grace_hopper", "carphone"]
     wide = load_config("demo_wide")  # stage 2: more training people, the same held-out ones
     assert wide.data.test_pictures == demo.data.test_pictures and set(demo.data.train_pictures) < set(wide.data.train_pictures)
+    swap = load_config("demo_swap")  # stage 2 with face swaps: the same held-out people, half the fakes swapped
+    assert swap.data.test_pictures == demo.data.test_pictures and swap.data.swap_share == 0.5
+    assert set(swap.data.swap_blends) == {"alpha", "poisson"} and demo.data.swap_share == 0.0
 
 
 @pytest.mark.parametrize("raw, key", [
@@ -225,10 +227,9 @@ def test_train_command_calibrates_the_best_checkpoint(tmp_path, capsys):
 
 
 def test_mask_head_trains_but_never_reaches_checkpoints_or_the_returned_model(tmp_path):
-    from istvt_explain.models import create_model
     from istvt_explain.train.mask_head import MaskHead
 
-    model = create_model("tiny", **SMALL)
+    model = tiny_model(**SMALL)
     head = MaskHead(model)
     clips = torch.rand(2, SMALL["frames"], 3, 64, 64) * 2 - 1
     masks = torch.zeros(2, SMALL["frames"], 64, 64)
@@ -244,7 +245,7 @@ def test_mask_head_trains_but_never_reaches_checkpoints_or_the_returned_model(tm
     out = tmp_path / "run"
     result = fit(tiny_config(epochs=1, mask_loss_weight=1.0), out, progress=False, tensorboard=False)
     assert not result.model.norm._forward_hooks
-    assert set(load_file(out / "best.safetensors")) == set(create_model("tiny", **SMALL).state_dict())
+    assert set(load_file(out / "best.safetensors")) == set(tiny_model(**SMALL).state_dict())
     assert "mask_head" in load_state(out / "state" / "last.pt")["progress"]
     resumed = fit(tiny_config(epochs=2, mask_loss_weight=1.0), out, progress=False, tensorboard=False, resume=True)
     assert resumed.epochs_done == 2

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from istvt_explain.data.datasets.pseudofake import MaterialClipSource, PseudoFakeDataset, colourise
-from istvt_explain.data.pseudofake import self_blend_clip
 from istvt_explain.data.degrade import DegradeOptions, degrade_clip, h264_roundtrip
 from istvt_explain.data.material.catalogue import expand_material, face_pictures, material_person, video_faces
+from istvt_explain.data.pseudofake import self_blend_clip
 from istvt_explain.errors import InputError
 from istvt_explain.train import ConfigError, config_from_dict
 

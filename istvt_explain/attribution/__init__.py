@@ -20,7 +20,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "capture": ["AttentionCapture"],
         "catalogue": ["BUILT_IN", "MethodFacts"],
         "explanation": ["DisplayScale", "Explanation"],
-        "lrp": ["LRPAttribution", "lrp_mode"],
+        "lrp": ["LRPAttribution", "RelevanceAccount", "lrp_rules"],
         "registry": ["METHODS", "available_methods", "get_method", "method_facts", "register_method",
                      "resolve_method"],
     },

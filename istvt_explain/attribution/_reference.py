@@ -2,8 +2,10 @@
 
 ``dense_row`` builds the (T+1)(N+1) x (T+1)(N+1) matrix that ``propagation`` avoids: at the
 paper's grid (7 x 362 = 2534 tokens) that is 6.4 M entries per block and a cubic product.
-``two_pass_lrp_row`` computes Chefer's LRP with two forward passes.  No explanation method
-imports this module.
+``frozen_gate_relevance`` re-computes the transformer by hand with the gates of conservative
+LRP (attention weights, LayerNorm scales, GELU ratios) recorded from an ordinary forward and then
+held fixed, and reads every token's relevance as the exact change of the score when that token is
+removed (the frozen network is affine, so this is exact).  No explanation method imports this module.
 """
 
 from __future__ import annotations
@@ -33,27 +35,80 @@ def dense_row(start: torch.Tensor, blocks: Sequence[BlockMaps], *, keep: float =
     return (start.reshape(b, 1, -1) @ product).reshape(b, rows, cols)
 
 
-def two_pass_lrp_row(model: torch.nn.Module, clips: torch.Tensor, target=None) -> torch.Tensor:
-    """Chefer's LRP class row the obvious way, two forwards: ordinary autograd on the plain model for
-    ``dA``, then a separate LRP-path forward and backward for ``R_A``.  ``LRPAttribution`` gets the
-    same row from one forward walked twice."""
-    import torch.nn.functional as F
+def frozen_gate_relevance(model: torch.nn.Module, clips: torch.Tensor, target: int = 1
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token relevance of conservative LRP the slow way, for one clip (B = 1).
 
-    from ..models.lrp_rules import IdentityRule, LinearZPlus
-    from .attention_methods import _blocks, _propagate_class_row
+    Returns (relevance of every embedded token (T+1, N+1), score of the frozen network at the
+    tokens, score of the frozen network with every token zeroed: the biases' share).
+    ``target``: 1 explains the fake logit, 0 its negation (the real class of a one-logit head).
+    """
     from .capture import AttentionCapture
-    from .lrp import LRPAttribution, lrp_mode, signed_head
-    from .propagation import weighted_relevance
 
-    _, grads, _, index, tokens = LRPAttribution(model)._gradient_pass(clips, target)
-    with lrp_mode(model), AttentionCapture(model, detach=False) as cap:
-        leaf = tokens.detach().requires_grad_(True)
-        hidden = IdentityRule.apply(model.forward_blocks(leaf)[:, 0, 0], model.head[0])
-        weight, bias = signed_head(model)
-        scores = LinearZPlus.apply(hidden, weight, bias)
-        keys = sorted(cap.maps)
-        seed = F.one_hot(index, scores.shape[1]).to(scores.dtype)
-        relevance = torch.autograd.grad(scores, [cap.maps[k] for k in keys], grad_outputs=seed)
-        relevance = {k: cap.to_grid(r) for k, r in zip(keys, relevance, strict=True)}
-    fused = {k: weighted_relevance(relevance[k], grads[k]) for k in keys}
-    return _propagate_class_row(_blocks(fused), keep=1.0, mix=1.0)
+    model = model.eval()
+    with torch.no_grad():
+        tokens = model.embed(clips)[0].double()
+        gates: dict[str, torch.Tensor] = {}
+
+        def record(name):
+            def hook(module, inputs, output):
+                x = inputs[0]
+                if isinstance(module, torch.nn.LayerNorm):
+                    gates[name] = (x.var(dim=-1, unbiased=False, keepdim=True) + module.eps).sqrt().double()
+                else:  # GELU: the ratio gelu(x) / x
+                    gates[name] = (output / torch.where(x == 0, torch.ones_like(x), x)).double()
+            return hook
+
+        handles = [m.register_forward_hook(record(n)) for n, m in model.named_modules()
+                   if isinstance(m, (torch.nn.LayerNorm, torch.nn.GELU)) and not n.startswith("backbone")]
+        try:
+            with AttentionCapture(model) as cap:
+                model.forward_head(model.forward_blocks(model.embed(clips)))
+                maps = {key: cap.to_grid(m)[0].double() for key, m in cap.maps.items()}
+        finally:
+            for h in handles:
+                h.remove()
+
+    def norm(name: str, module: torch.nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+        centred = x - x.mean(dim=-1, keepdim=True)
+        return centred / gates[name].reshape(centred.shape[:-1] + (1,)) * module.weight.double() \
+            + module.bias.double()
+
+    def linear(module: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        out = x @ module.weight.double().T
+        return out + module.bias.double() if module.bias is not None else out
+
+    def heads(module, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(*x.shape[:-1], module.heads, module.dim_head)
+
+    def score(grid: torch.Tensor) -> torch.Tensor:
+        x = grid
+        for i, block in enumerate(model.blocks):
+            h = norm(f"blocks.{i}.norm_t", block.norm_t, x)
+            v = heads(block.attn_t, h @ block.attn_t.to_v.weight.double().T)  # (T+1, N+1, H, d)
+            at = maps[(i, "temporal")]  # (N+1, H, T+1, T+1): per position, rows attend to rows
+            mixed = torch.einsum("shtu,ushd->tshd", at, v).reshape(*x.shape[:-1], -1)
+            h = linear(block.attn_t.to_out, mixed)
+            h = norm(f"blocks.{i}.norm_s", block.norm_s, h)
+            qkv_v = (h @ block.attn_s.to_qkv.weight.double().T).chunk(3, dim=-1)[2]
+            v = heads(block.attn_s, qkv_v)  # (T+1, N+1, H, d)
+            as_ = maps[(i, "spatial")]  # (T+1, H, N+1, N+1): per row, tokens attend to tokens
+            mixed = torch.einsum("thsk,tkhd->tshd", as_, v).reshape(*x.shape[:-1], -1)
+            x = linear(block.attn_s.to_out, mixed) + x
+            h = norm(f"blocks.{i}.mlp.norm", block.mlp.norm, x)
+            h = linear(block.mlp.fc1, h)
+            h = h * gates[f"blocks.{i}.mlp.act"].reshape(h.shape)
+            x = linear(block.mlp.fc2, h) + x
+        x = norm("norm", model.norm, x)
+        cls = norm("head.0", model.head[0], x[0, 0])
+        logit = linear(model.head[1], cls).reshape(())
+        return logit if target == 1 else -logit
+
+    full = score(tokens)
+    relevance = torch.empty(tokens.shape[:2], dtype=torch.float64)
+    for t in range(tokens.shape[0]):
+        for s in range(tokens.shape[1]):
+            without = tokens.clone()
+            without[t, s] = 0
+            relevance[t, s] = full - score(without)
+    return relevance, full, score(torch.zeros_like(tokens))

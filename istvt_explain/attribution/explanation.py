@@ -99,7 +99,8 @@ class Explanation:
 
         Tensors are detached, float32 and on the CPU: the batches of a long video or a data set are
         kept, not the graphs and devices they were made on.  An ``extras`` entry is kept when every
-        part has it as a tensor with one row per clip (it is concatenated); other extras are dropped.
+        part has it as a tensor with one row per clip (it is concatenated) or as the same plain value
+        (a list of names); other extras are dropped.
         """
         if not parts:
             raise ValueError("Explanation.cat needs at least one explanation")
@@ -110,9 +111,13 @@ class Explanation:
         def joined(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
             return torch.cat([t.detach().float().cpu() for t in tensors])
 
-        extras = {key: joined([p.extras[key] for p in parts]) for key, value in first.extras.items()
-                  if all(isinstance(p.extras.get(key), torch.Tensor) and p.extras[key].dim() > 0
-                         and len(p.extras[key]) == p.batch_size for p in parts)}
+        extras = {}
+        for key, value in first.extras.items():
+            if all(isinstance(p.extras.get(key), torch.Tensor) and p.extras[key].dim() > 0
+                   and len(p.extras[key]) == p.batch_size for p in parts):
+                extras[key] = joined([p.extras[key] for p in parts])
+            elif not isinstance(value, torch.Tensor) and all(p.extras.get(key) == value for p in parts):
+                extras[key] = value  # a setting or a list of names, the same for every part
         return cls(joined([p.spatial for p in parts]), joined([p.temporal for p in parts]),
                    joined([p.fake_probability for p in parts]), joined([p.logits for p in parts]),
                    first.method, first.target if all(p.target == first.target for p in parts) else None,

@@ -1,130 +1,179 @@
-"""Transformer attribution with LRP (Chefer, Gur & Wolf 2021, "Transformer Interpretability
-Beyond Attention Visualization"): the method the ISTVT paper used.
+"""Layer-wise relevance propagation that holds still: conservative propagation in gradient x input form.
 
-One forward pass and two backward walks over its graph (the entry flow runs
-without autograd, the graph starts at the token grid):
-the forward runs the model's LRP path (``lrp`` flags, rules in
-``istvt_explain.models.lrp_rules``), whose forward is the ordinary model;
-1. walked with the rules in gradient mode, backward gives the gradient ``dA``
-   of the target score at every attention map;
-2. walked again in relevance mode from the z+ head, it gives the relevance
-   ``R_A`` arriving at each attention map, read where the capture hooks sit.
-Then ``Abar = mean_h (dA * R_A)^+`` and the class row is propagated exactly as
-for ``relevance`` (``R <- R + Mbar R``, vector form).
+The model's relevance rules (``models.layers``, switched on by ``lrp_rules``) make the transformer
+locally linear in what carries relevance: LayerNorm's scale, GELU's gate and (rule ``"cp"``, Ali et
+al., ICML 2022) the attention weights become constants, while the forward output stays the same.  The
+score is then exactly linear in the embedded tokens and the biases, so one forward and one backward
+pass give the relevance of every token as gradient x input (AttnLRP, Achtibat et al., ICML 2024, in
+its efficient form), and what the tokens do not take, the biases do:
 
-Rules (see ``lrp_rules``): z+ for every linear layer (the class head
-included; with ``linear_rule="epsilon"`` the blocks' linear layers take the
-bias-free epsilon rule of AttnLRP instead, whose backward costs one matrix
-product where z+ costs four, but whose maps do not survive a 1e-4 nudge of the input: a speed
-experiment, not a map to read), gradient x input halves for both matrix products of attention,
-identity through LayerNorm, GELU and softmax, the |z| split for the
-self-subtract, and residual rescaling so relevance is conserved.  The conv
-stem is *not* traversed: the read-out is at the token grid, where the
-relevance of the embedded tokens is returned (``extras["token_relevance"]``)
-and the conservation check is made (``extras["conservation"]``: the relevance
-reaching the token grid divided by the relevance put on the target, 1 when
-conserved).  Chefer et al. use z^B for a ViT's patch projection; with an
-Xception stem of 14 BatchNorm'd conv layers before the tokens, relevance in
-pixel space is left to the Captum baselines.
+    score = sum over tokens (grad . token) + sum over biases (grad . bias)
+
+Nothing is divided by an activation, so no near-zero denominator can throw relevance around: a
+nudge of the input moves the map as little as it moves the model.  The relevance of a patch token
+is split by linearity into its content (the map), its positional embedding and the projection's
+bias; the class tokens and every bias of the blocks and the head take their own shares.
+``extras["account"]`` (B, P) holds each share per clip, named by ``extras["account_parts"]``, and
+``extras["conservation"]`` the accounted sum over the explained score (1 when nothing is lost).
+
+Rule ``"attnlrp"`` lets relevance through the softmax as well (AttnLRP's softmax rule, with the
+uniform rule on the two attention products); it is not conservative, and the unaccounted rest is
+reported as ``account["unaccounted"]``.
+
+The Xception entry flow is not traversed: the map is read at the token grid (one value per token,
+as every attention method's), and pixel-level attributions are left to the Captum baselines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..models.lrp_rules import LinearZPlus, RuleSignal, check_linear_rule, identity_rule
-from ..models.precision import autocast_off, upcast
-from .attention_methods import Relevance, _blocks, _propagate_class_row
-from .base import MethodResult, Target
-from .capture import AttentionCapture
+from ..models.layers import RULES
+from ..models.precision import upcast
+from .base import Attribution, MethodResult, Target
 from .catalogue import BUILT_IN
-from .propagation import class_column, read_full, weighted_relevance
 from .registry import register_method
 
 
 @contextmanager
-def lrp_mode(model: nn.Module, linear_rule: str = "zplus") -> Iterator[RuleSignal]:
-    """Turn the model's LRP path on for the ``with`` block and restore every flag after, even on error.
+def lrp_rules(model: nn.Module, rule: str = "cp") -> Iterator[nn.Module]:
+    """Switch every relevance rule of ``model`` to ``rule`` for the block; always switched back.
 
-    Yields the ``RuleSignal`` shared by the model's rules: set its ``mode`` to ``"gradient"`` for a
-    backward walk that returns ordinary gradients, ``"relevance"`` (the default) for LRP.
-    ``linear_rule``: ``"zplus"`` or ``"epsilon"`` (``models.lrp_rules.LINEAR_RULES``).
+    The forward output is unchanged; only the graph, and so the backward pass, differs.
     """
-    check_linear_rule(linear_rule)
-    saved = {module: module.lrp for module in model.modules() if hasattr(module, "lrp")}
-    if not saved:
-        raise ValueError("this model has no LRP path (no module carries an `lrp` flag)")
-    signal = RuleSignal(linear=linear_rule)
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+    switched = [m for m in model.modules() if hasattr(m, "lrp")]
+    saved = [m.lrp for m in switched]
     try:
-        for module in saved:
-            module.lrp = signal
-        yield signal
+        for module in switched:
+            module.lrp = rule
+        yield model
     finally:
-        for module, flag in saved.items():
-            module.lrp = flag
+        for module, value in zip(switched, saved, strict=True):
+            module.lrp = value
 
 
-def signed_head(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """The head's last linear as one row per class column of ``class_scores``.
+@dataclass
+class RelevanceAccount:
+    """The shares of the explained score that land on biases, per clip.
 
-    A one-logit head becomes two rows, ``-w`` (real) and ``+w`` (fake), so the
-    z+ rule explains the real class with its own positive contributions rather
-    than with the fake class's relevance negated.
+    Bias sites are found by forward hooks on the transformer's linear layers and layer norms: each adds
+    a zero "probe" with one row per clip to its output, so the gradient at a probe is the summed gradient
+    at that output, clip by clip, and its dot product with the bias is the bias's share.
     """
-    linear = model.head[-1]
-    weight, bias = linear.weight, linear.bias
-    if model.config.num_classes == 1:
-        return torch.cat([-weight, weight]), torch.cat([-bias, bias])
-    return weight, bias
+
+    batch: int
+    probes: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # name -> (probe, bias)
+    _handles: list[Any] = field(default_factory=list)
+
+    @contextmanager
+    def watching(self, modules: dict[str, nn.Module]) -> Iterator[RelevanceAccount]:
+        """Add the probes to the outputs of ``modules`` (name -> module with a ``bias``) for the block."""
+        try:
+            for name, module in modules.items():
+                self._handles.append(module.register_forward_hook(self._hook(name, module.bias)))
+            yield self
+        finally:
+            for handle in self._handles:
+                handle.remove()
+            self._handles.clear()
+
+    def _hook(self, name: str, bias: torch.Tensor):
+        def add_probe(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> torch.Tensor:
+            probe = torch.zeros(self.batch, 1, output.shape[-1], device=output.device, dtype=output.dtype,
+                                requires_grad=True)
+            self.probes[name] = (probe, bias)
+            return (output.reshape(self.batch, -1, output.shape[-1]) + probe).reshape(output.shape)
+        return add_probe
+
+    def bias_shares(self, gradients: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """(B,) share of each bias site from the gradients at its probe."""
+        return {name: (upcast(gradients[name]).reshape(self.batch, -1) * upcast(bias.detach())).sum(dim=1)
+                for name, (_, bias) in self.probes.items()}
+
+
+def bias_sites(model: nn.Module) -> dict[str, nn.Module]:
+    """Every layer of the transformer and the head that adds a bias to the relevance-carrying path.
+
+    The query / key projections carry none (they are bias-free); the entry flow is not traversed.
+    """
+    return {name: module for name, module in model.named_modules()
+            if not name.startswith("backbone") and name != "proj"
+            and isinstance(module, (nn.Linear, nn.LayerNorm)) and getattr(module, "bias", None) is not None}
 
 
 @register_method
-class LRPAttribution(Relevance):
-    """Chefer et al. 2021 transformer attribution: ``Abar = mean_h (dA * R_A)^+`` with LRP ``R_A``."""
+class LRPAttribution(Attribution):
+    """Conservative LRP of the explained score at the token grid (see the module doc).
+
+    Options: ``rule`` (``"cp"``, default: attention weights constant; ``"attnlrp"``: relevance also
+    through the softmax).  The map is signed: positive tokens speak for the explained class, negative
+    ones against it.
+    """
 
     facts = BUILT_IN["lrp"]
 
-    def __init__(self, model, *, linear_rule: str = "zplus", **options) -> None:
+    def __init__(self, model, *, rule: str = "cp", **options: Any) -> None:
         super().__init__(model, **options)
-        self.settings = {"linear_rule": check_linear_rule(linear_rule)}
+        if rule not in RULES:
+            raise ValueError(f"lrp: rule must be one of {', '.join(RULES)}, got {rule!r}")
+        self.settings = {"rule": rule}
 
     def _attribute(self, clips: torch.Tensor, target: Target) -> MethodResult:
         model = self.model
+        b, t = clips.shape[:2]
         with torch.no_grad():
             embedded = model.embed(clips)
-        # The transformer runs in float32 whatever the precision: the rules divide by activations
-        # (R / z), and 16-bit activations turn a near-cancellation into a spike (under bf16 one
-        # clip's map correlated 0.67 with float32).  The entry flow keeps the reduced precision.
-        # Not TF32 either, though it halves LRP's time on an H200: with the demo weights its frame
-        # curves correlated -0.61 with float32 (benchmarks/results/gpu_h200_tf32_lrp).
-        with (lrp_mode(model, self.settings["linear_rule"]) as signal, AttentionCapture(model, detach=False) as cap,
-              autocast_off()):
-            tokens = upcast(embedded.detach()).requires_grad_(True)  # so the maps need grad even for a frozen model
-            final = model.forward_blocks(tokens)
-            logits = model.forward_head(final)  # the ordinary head: the score whose gradient Chefer weighs by
+            parts = _token_parts(model, embedded)
+        account = RelevanceAccount(b)
+        with lrp_rules(model, self.settings["rule"]), account.watching(bias_sites(model)):
+            tokens = embedded.detach().requires_grad_(True)
+            logits = model.forward_head(model.forward_blocks(tokens))
             index = self._index(target, logits)
-            keys = sorted(cap.maps)
-            maps = [cap.maps[k] for k in keys]
-            signal.mode = "gradient"
-            grads = torch.autograd.grad(self._scores(logits, index).sum(), maps, retain_graph=True)
-            signal.mode = "relevance"
-            hidden = identity_rule(final[:, 0, 0], model.head[0], signal)
-            weight, bias = signed_head(model)
-            scores = LinearZPlus.apply(hidden, weight, bias, signal)  # z+ at the head under either rule
-            seed = F.one_hot(index, scores.shape[1]).to(scores.dtype)
-            relevances = torch.autograd.grad(scores, maps + [tokens], grad_outputs=seed)
-            lrp_maps = {k: cap.to_grid(r) for k, r in zip(keys, relevances[:-1], strict=True)}
-            grads = {k: cap.to_grid(g) for k, g in zip(keys, grads, strict=True)}
-            token_relevance = relevances[-1].sum(dim=-1)
-        logits = logits.detach()
-        fused = {k: weighted_relevance(lrp_maps[k], grads[k]) for k in keys}
-        r = _propagate_class_row(_blocks(fused), keep=1.0, mix=1.0)
-        spatial, frames = read_full(r, model.config.grid)
-        extras = {"class_row": r, "class_token_importance": class_column(r), "token_relevance": token_relevance,
-                  "conservation": token_relevance.flatten(1).sum(dim=1)}
-        return MethodResult(spatial, frames, logits, index, extras)
+            score = self._scores(logits, index)
+            names = list(account.probes)
+            grads = torch.autograd.grad(score.sum(), [tokens] + [account.probes[n][0] for n in names])
+        grad = upcast(grads[0])
+        shares = _token_shares(grad, parts)
+        shares.update({f"bias:{n}": v for n, v in account.bias_shares(dict(zip(names, grads[1:], strict=True))).items()})
+        explained = upcast(score.detach())
+        accounted = torch.stack(list(shares.values())).sum(dim=0)
+        shares["unaccounted"] = explained - accounted
+        content = (grad * parts["content"]).sum(dim=-1)[:, 1:, 1:]  # (B, T, N): the frames' patches
+        spatial = self._grid_maps(content)
+        extras = {"account": torch.stack(list(shares.values()), dim=1).detach(), "account_parts": list(shares),
+                  "conservation": (accounted / explained).detach(),
+                  "explained_score": explained, "token_relevance": (grad * upcast(embedded)).sum(dim=-1).detach()}
+        return MethodResult(spatial, content.sum(dim=-1), logits.detach(), index, extras)
+
+
+def _token_parts(model: nn.Module, embedded: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The embedded grid (B, T+1, N+1, D) split into what adds up to it: patch content, positional
+    embedding, projection bias, spatial and temporal class tokens (each zero where it is absent)."""
+    zeros = torch.zeros_like(embedded)
+    pos = zeros.clone()
+    pos[:, 1:] = model.pos_embed.to(embedded.dtype)
+    spatial_cls, temporal_cls, proj_bias = zeros.clone(), zeros.clone(), zeros.clone()
+    spatial_cls[:, 1:, :1] = model.spatial_cls.to(embedded.dtype)
+    temporal_cls[:, :1] = model.temporal_cls.to(embedded.dtype)
+    bias = getattr(model.proj, "bias", None)
+    if bias is not None:
+        proj_bias[:, 1:, 1:] = bias.to(embedded.dtype)
+    content = embedded - pos - spatial_cls - temporal_cls - proj_bias
+    content[:, :1] = 0
+    content[:, :, :1] = 0
+    return {name: upcast(value) for name, value in (("content", content), ("positional", pos),
+                                                     ("projection_bias", proj_bias), ("spatial_class", spatial_cls),
+                                                     ("temporal_class", temporal_cls))}
+
+
+def _token_shares(grad: torch.Tensor, parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """(B,) relevance of each part of the token grid: gradient x input, summed over tokens and features."""
+    return {name: (grad * value).flatten(1).sum(dim=1) for name, value in parts.items()}

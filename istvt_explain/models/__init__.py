@@ -5,7 +5,8 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=['backbone', 'config', 'device', 'inference', 'istvt', 'layers', 'lrp_rules', 'precision', 'presets', 'pretrained', 'weights'],
+    submodules=["backbone", "config", "device", "inference", "istvt", "layers", "precision", "presets", "pretrained",
+                "weights"],
     submod_attrs={
         "backbone": ["XceptionEntryFlow", "filter_xception_state_dict", "load_xception_weights"],
         "config": ["ISTVTConfig", "token_grid_size"],

@@ -11,8 +11,7 @@ from torch import nn
 
 from .backbone import XceptionEntryFlow, load_xception_weights
 from .config import BACKBONE_CHANNELS, ISTVTConfig
-from .layers import ISTVTBlock, SpatialAttention, TemporalAttention
-from .lrp_rules import identity_rule
+from .layers import ISTVTBlock, LayerNorm, SpatialAttention, TemporalAttention
 from .presets import preset_config
 from .weights import CheckpointError, load_checkpoint, read_config
 
@@ -46,12 +45,10 @@ class ISTVT(nn.Module):
             ISTVTBlock(dim, config.heads, config.dim_head, config.mlp_dim, config.dropout, **factory)
             for _ in range(config.depth)
         )
-        self.norm = nn.LayerNorm(dim, **factory)
-        self.head = nn.Sequential(nn.LayerNorm(dim, **factory), nn.Linear(dim, config.num_classes, **factory))
+        self.norm = LayerNorm(dim, **factory)
+        self.head = nn.Sequential(LayerNorm(dim, **factory), nn.Linear(dim, config.num_classes, **factory))
         # Calibration temperature: forward_head returns logits / T (set_temperature; 1 = uncalibrated).
         self.register_buffer("temperature", torch.ones((), device=device), persistent=False)
-        # LRP path of the final norm (the blocks carry their own flags); see layers._RelevanceSwitch.
-        self.lrp = False
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -101,7 +98,7 @@ class ISTVT(nn.Module):
         """
         for block in self.blocks:
             x = block(x)
-        return identity_rule(x, self.norm, self.lrp) if self.lrp else self.norm(x)
+        return self.norm(x)
 
     def forward_head(self, tokens: torch.Tensor) -> torch.Tensor:
         """Class token -> calibrated logits: the head's output divided by ``temperature``."""

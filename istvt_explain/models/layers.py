@@ -6,10 +6,20 @@ has a fused path (``scaled_dot_product_attention``, which never materialises
 the map) and an explicit path that does, and passes the probabilities through
 an ``AttentionProbe`` so hooks can read them (see ``istvt_explain.attribution.capture``).
 
-Every module also has an ``lrp`` flag (off by default, like ``fused_attn`` on
-by default): when on, the forward output is unchanged but the graph is built
-from the relevance rules of ``lrp_rules``, so ``backward`` propagates LRP
-relevance instead of gradients (``istvt_explain.attribution`` turns it on and off).
+Relevance rules.  Every module that carries one has an ``lrp`` attribute (None by default, as
+``fused_attn`` is on by default).  Set to ``"cp"`` or ``"attnlrp"`` (by ``attribution.lrp.lrp_rules``),
+the forward output is unchanged but its graph is that of a network made locally linear in what
+carries relevance, so that gradient x input at the token grid *is* layer-wise relevance:
+
+* ``LayerNorm``: the standard deviation is a constant, ``(x - mean) / std.detach() * w + b``
+  (Ali et al., ICML 2022; AttnLRP, Achtibat et al., ICML 2024, eq. 9 applied to the scale);
+* ``GELU``: the identity rule, ``gelu(x) = x * (gelu(x) / x)`` with the ratio a constant (AttnLRP eq. 9);
+* attention, ``"cp"``: the attention weights are constants (queries and keys detached), so all
+  relevance reaches the values, as conservative propagation prescribes; ``"attnlrp"``: relevance also
+  flows through the softmax, whose gradient x input is AttnLRP's softmax rule, and every bilinear product
+  splits it evenly between its two operands (queries and keys 1/4, values 1/2; AttnLRP eq. 7).
+
+Linear layers need no rule: their gradient x input is LRP-epsilon with epsilon -> 0.
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .lrp_rules import MatMulHalves, ResidualAdd, RuleSignal, SelfSubtract, identity_rule, lrp_linear
+RULES = ("cp", "attnlrp")
+"""The relevance rules a module's ``lrp`` attribute may hold (None: the ordinary graph)."""
 
 
 class AttentionProbe(nn.Identity):
@@ -27,6 +38,37 @@ class AttentionProbe(nn.Identity):
     Only the explicit path calls it, so a forward hook here sees the map of
     shape (batch * groups, heads, queries, keys).
     """
+
+
+class _GradientScale(torch.autograd.Function):
+    """Identity forward; the backward multiplies the gradient by ``factor`` (AttnLRP's uniform rule)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, factor: float) -> torch.Tensor:
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.factor, None
+
+
+class _IdentityRule(torch.autograd.Function):
+    """``fn(x)`` forward; backward ``grad * fn(x) / x``: relevance passes an element-wise non-linearity
+    in proportion, so ``x * grad_in = fn(x) * grad_out`` (AttnLRP eq. 9, gradient x input form)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, fn) -> torch.Tensor:
+        out = fn(x)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, out = ctx.saved_tensors
+        # fn(x) / x with its limit where x is 0 (GELU: 1/2); x is never near 0 in float where it matters
+        ratio = torch.where(x.abs() > 1e-12, out / torch.where(x == 0, torch.ones_like(x), x), 0.5)
+        return grad * ratio, None
 
 
 def self_subtract(x: torch.Tensor) -> torch.Tensor:
@@ -40,27 +82,32 @@ def self_subtract(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x[..., :2, :], x[..., 2:, :] - x[..., 1:-1, :]], dim=-2)
 
 
-def _softmax(scores: torch.Tensor) -> torch.Tensor:
-    return scores.softmax(dim=-1)
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` (same parameters and state dict) whose scale is a constant under a relevance rule."""
+
+    lrp: str | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.lrp:
+            return super().forward(x)
+        centred = x - x.mean(dim=-1, keepdim=True)
+        std = (centred.pow(2).mean(dim=-1, keepdim=True) + self.eps).sqrt()
+        y = centred / std.detach()
+        if self.weight is not None:
+            y = y * self.weight
+        return y + self.bias if self.bias is not None else y
 
 
-class _RelevanceSwitch(nn.Module):
-    """A module with an ``lrp`` flag: linear layers and norms switch to their relevance rules."""
+class GELU(nn.GELU):
+    """``nn.GELU`` that passes relevance by the identity rule under a relevance rule."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        # On only while an LRP explanation runs (then a lrp_rules.RuleSignal); see istvt_explain.attribution.lrp.
-        self.lrp: bool | RuleSignal = False
+    lrp: str | None = None
 
-    def _linear(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-        return lrp_linear(x, layer, self.lrp) if self.lrp else layer(x)
-
-    def _pointwise(self, fn, x: torch.Tensor) -> torch.Tensor:
-        """LayerNorm / GELU: identity relevance rule on the LRP path."""
-        return identity_rule(x, fn, self.lrp) if self.lrp else fn(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _IdentityRule.apply(x, super().forward) if self.lrp else super().forward(x)
 
 
-class _MultiHeadAttention(_RelevanceSwitch):
+class _MultiHeadAttention(nn.Module):
     """Shared machinery: head split, fused or explicit attention, output projection."""
 
     def __init__(self, dim: int, heads: int, dim_head: int, dropout: float = 0.0,
@@ -77,6 +124,8 @@ class _MultiHeadAttention(_RelevanceSwitch):
         self.probe = AttentionProbe()
         # Off only while an explanation captures maps; see capture.AttentionCapture.
         self.fused_attn = True
+        # A relevance rule while an LRP explanation runs (``RULES``); see the module doc.
+        self.lrp: str | None = None
 
     def _split(self, t: torch.Tensor) -> torch.Tensor:
         b, n, _ = t.shape
@@ -85,15 +134,15 @@ class _MultiHeadAttention(_RelevanceSwitch):
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """(G, N, inner) q, k, v -> (G, N, dim) after the output projection."""
         g, n, _ = q.shape
+        if self.lrp == "cp":  # the attention weights are constants: relevance flows through the values only
+            q, k = q.detach(), k.detach()
+        elif self.lrp == "attnlrp":  # uniform rule on q.k (then softmax rule by autograd) and on A.v
+            q, k, v = _GradientScale.apply(q, 0.25), _GradientScale.apply(k, 0.25), _GradientScale.apply(v, 0.5)
         q, k, v = self._split(q), self._split(k), self._split(v)
         drop = self.attn_drop_p if self.training else 0.0
-        if self.lrp:
-            if drop:
-                raise ValueError("the LRP path explains a model in eval mode (dropout off)")
-            attn = MatMulHalves.apply(q, k.transpose(-2, -1), self.scale, self.lrp)
-            attn = self.probe(identity_rule(attn, _softmax, self.lrp))
-            out = MatMulHalves.apply(attn, v, 1.0, self.lrp)
-        elif self.fused_attn:
+        if self.lrp and drop:
+            raise ValueError("relevance rules explain a model in eval mode (dropout off)")
+        if self.fused_attn:
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
         else:
             attn = (q * self.scale) @ k.transpose(-2, -1)
@@ -103,7 +152,7 @@ class _MultiHeadAttention(_RelevanceSwitch):
                 attn = F.dropout(attn, drop)
             out = attn @ v
         out = out.transpose(1, 2).reshape(g, n, self.heads * self.dim_head)
-        return self.out_drop(self._linear(self.to_out, out))
+        return self.out_drop(self.to_out(out))
 
 
 class TemporalAttention(_MultiHeadAttention):
@@ -119,9 +168,8 @@ class TemporalAttention(_MultiHeadAttention):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, rows, cols, d = x.shape
         seq = x.permute(0, 2, 1, 3).reshape(b * cols, rows, d)  # one sequence per position
-        moved = SelfSubtract.apply(seq, self.lrp) if self.lrp else self_subtract(seq)
-        q, k = self._linear(self.to_qk, moved).chunk(2, dim=-1)
-        v = self._linear(self.to_v, seq)
+        q, k = self.to_qk(self_subtract(seq)).chunk(2, dim=-1)
+        v = self.to_v(seq)
         out = self._attend(q, k, v)
         return out.view(b, cols, rows, -1).permute(0, 2, 1, 3)
 
@@ -137,45 +185,38 @@ class SpatialAttention(_MultiHeadAttention):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, rows, cols, d = x.shape
         seq = x.reshape(b * rows, cols, d)
-        q, k, v = self._linear(self.to_qkv, seq).chunk(3, dim=-1)
+        q, k, v = self.to_qkv(seq).chunk(3, dim=-1)
         out = self._attend(q, k, v)
         return out.view(b, rows, cols, -1)
 
 
-class FeedForward(_RelevanceSwitch):
+class FeedForward(nn.Module):
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0, device=None, dtype=None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        self.norm = nn.LayerNorm(dim, **factory)
+        self.norm = LayerNorm(dim, **factory)
         self.fc1 = nn.Linear(dim, hidden, **factory)
-        self.act = nn.GELU()
+        self.act = GELU()
         self.fc2 = nn.Linear(hidden, dim, **factory)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.lrp:
-            h = self._pointwise(self.act, self._linear(self.fc1, self._pointwise(self.norm, x)))
-            return self._linear(self.fc2, h)
         return self.drop(self.fc2(self.drop(self.act(self.fc1(self.norm(x))))))
 
 
-class ISTVTBlock(_RelevanceSwitch):
+class ISTVTBlock(nn.Module):
     """``x = attn_s(LN(attn_t(LN(x)))) + x; x = mlp(x) + x``: one residual around both attentions."""
 
     def __init__(self, dim: int, heads: int, dim_head: int, mlp_dim: int, dropout: float = 0.0,
                  device=None, dtype=None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        self.norm_t = nn.LayerNorm(dim, **factory)
+        self.norm_t = LayerNorm(dim, **factory)
         self.attn_t = TemporalAttention(dim, heads, dim_head, dropout, **factory)
-        self.norm_s = nn.LayerNorm(dim, **factory)
+        self.norm_s = LayerNorm(dim, **factory)
         self.attn_s = SpatialAttention(dim, heads, dim_head, dropout, **factory)
         self.mlp = FeedForward(dim, mlp_dim, dropout, **factory)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.lrp:
-            mixed = self.attn_s(self._pointwise(self.norm_s, self.attn_t(self._pointwise(self.norm_t, x))))
-            x = ResidualAdd.apply(mixed, x, self.lrp)
-            return ResidualAdd.apply(self.mlp(x), x, self.lrp)
         x = self.attn_s(self.norm_s(self.attn_t(self.norm_t(x)))) + x
         return self.mlp(x) + x

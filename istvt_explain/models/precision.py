@@ -4,9 +4,8 @@ Inference, explanations, training, calibration and evaluation all ask this modul
 on its own.  Reduced precision runs the model under ``torch.autocast``: matrix products and
 convolutions in 16 bits, reductions and normalisations in 32.  Explanations keep their own
 arithmetic in float32: the attention maps, gradients and relevances are cast up where they are
-read (``attribution.capture``), and the LRP rules divide and redistribute in float32
-(``models.lrp_rules``), because products over a dozen blocks and ratios ``R / z`` lose too much
-in 8 bits of mantissa.
+read (``attribution.capture``, ``attribution.lrp``), because products over a dozen blocks lose too
+much in 8 bits of mantissa.
 
 ``auto`` (the default everywhere) picks bf16 on a GPU that supports it and fp32 everywhere else: a
 CPU gains little from 16-bit autocast, and fp16 needs loss scaling that inference does not have.

@@ -70,6 +70,12 @@ class DataSection:
     degrade: dict[str, Any] = field(default_factory=dict)  # DegradeOptions fields to change (data/degrade.py)
     blend_frequency: dict[str, float] | None = None  # builtin blend: weights of none/blur/sharpen/resample
     blend_warp: str = "linear"  # builtin blend: interpolation of the copy's misalignment, linear or cubic
+    # Cross-identity blends (data/face_swap.py, Face X-ray's recipe): this share of the fakes pastes
+    # another person of the same split, chosen by landmarks among swap_pool drawn at random, with the
+    # blends named in swap_blends (alpha, poisson); pseudofake_pictures only.
+    swap_share: float = 0.0
+    swap_blends: list[str] = field(default_factory=lambda: ["alpha", "poisson"])
+    swap_pool: int = 8
     num_workers: int = 0
 
 
@@ -267,8 +273,36 @@ def _check_values(config: TrainConfig, source: str) -> None:
         except (InputError, ValueError, TypeError, AttributeError) as err:
             raise ConfigError(f"{source}: config keys data.blend, data.blend_frequency, data.blend_warp: "
                               f"{err}") from None
+    _check_swaps(config, source)
     if config.data.kind in ("cached", "pseudofake_cached") and not config.data.cache_dir:
         raise ConfigError(f"{source}: config key data.cache_dir is needed for data.kind {config.data.kind!r}")
+
+
+def _check_swaps(config: TrainConfig, source: str) -> None:
+    """Cross-identity blends: a share within [0, 1], known blend kinds, and a second person in every
+    split that makes them (a donor is never the target's own person, nor from another split)."""
+    from ..data.face_swap import SWAP_BLENDS
+
+    data = config.data
+    if not 0 <= data.swap_share <= 1:
+        raise ConfigError(f"{source}: config key data.swap_share must be within [0, 1], got {data.swap_share}")
+    if not data.swap_blends or set(data.swap_blends) - set(SWAP_BLENDS):
+        raise ConfigError(f"{source}: config key data.swap_blends must be a non-empty list of "
+                          f"{', '.join(SWAP_BLENDS)}, got {data.swap_blends}")
+    if data.swap_pool < 1:
+        raise ConfigError(f"{source}: config key data.swap_pool must be >= 1, got {data.swap_pool}")
+    if data.swap_share == 0:
+        return
+    if data.kind != "pseudofake_pictures":
+        raise ConfigError(f"{source}: config key data.swap_share needs data.kind pseudofake_pictures "
+                          f"(face material with landmarks), not {data.kind!r}")
+    from ..data.material.catalogue import expand_material, material_person
+
+    for key in ("train_pictures", "val_pictures", "test_pictures"):
+        people = {material_person(n) for n in expand_material(getattr(data, key))}
+        if len(people) < 2:
+            raise ConfigError(f"{source}: data.swap_share > 0 needs at least two people in data.{key} "
+                              f"(a donor is never the target's own person), got {len(people)}")
 
 
 def _check_identity_split(config: TrainConfig, source: str) -> None:

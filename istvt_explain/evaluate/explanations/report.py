@@ -1,9 +1,11 @@
 """The judging result as CSV, Markdown, JSON and figures (docs/judging.md).
 
-* ``explanation_judging.csv``: one row per method, every interval as mean, low and high, the verdicts;
-* ``explanation_judging.md``: the verdict table, the gains with their 95 % intervals, the notes;
-* ``explanation_judging.png/.pdf``: each gain over the random reference with its interval, per method;
-* ``explanation_sanity.png/.pdf``: similarity to the original maps against the stages randomised.
+* ``explanation_judging.csv``: one row per method, every interval as mean, low, high and p, the verdicts;
+* ``explanation_judging.md``: the verdict table, the margins each verdict rests on (mean over people
+  [95 % interval], and whether it survived the Holm correction), method-against-method contrasts, notes;
+* ``explanation_judging.png/.pdf``: every margin with its interval, per method and criterion;
+* ``explanation_sanity.png/.pdf``: similarity to the original maps against the stages randomised;
+* ``explanation_contrasts.csv``: every paired method-against-method interval.
 """
 
 from __future__ import annotations
@@ -18,30 +20,43 @@ from matplotlib.figure import Figure
 
 from ...render.style import PAGE_WIDTH, figure_style, method_colors, save_figure
 from ..statistics import Interval
-from .judge import CRITERIA, JudgingResult
+from .criteria import JUDGED
+from .judge import JudgingResult, verdict_margins
 from .sanity import SANITY_THRESHOLD
 
 
-def gain_panels(result: JudgingResult) -> list[tuple[str, str]]:
-    """(column, title) of every gain the verdicts rest on, in the order of the figure."""
-    s = result.settings
-    panels = [(f"deletion_gain_{r}", f"Deletion gain, {r}") for r in s.token_removals]
-    panels += [(f"insertion_gain_{r}", f"Insertion gain, {r}") for r in s.token_removals]
-    panels += [(f"temporal_gain_{r}", f"Top-{s.top_k} frame drop gain, {r}") for r in s.frame_removals]
-    if result.table and "pointing_gain_correct" in result.table[0]:
-        panels.append(("pointing_gain_correct", "Pointing game over chance"))
-    return panels
+def margin_panels(result: JudgingResult) -> list[tuple[str, str]]:
+    """(column, title) of every margin some verdict rests on, in the order of the figure."""
+    seen: dict[str, str] = {}
+    for row in result.table:
+        for criterion in JUDGED:
+            for key in verdict_margins(result, row["method"], criterion):
+                seen.setdefault(f"{criterion}_margin_{key}", f"{criterion}: {key.replace('_', ' ')}")
+    return list(seen.items())
 
 
 def write_csv(result: JudgingResult, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = result.rows
+    fields = list(dict.fromkeys(k for row in rows for k in row))
     with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return path
+
+
+def write_contrasts(result: JudgingResult, path: str | Path) -> Path:
+    path = Path(path)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["first", "second", "criterion", "margin", "difference", "low", "high", "people"])
+        for c in result.contrasts:
+            d = c["difference"]
+            writer.writerow([c["first"], c["second"], c["criterion"], c["margin"], f"{d.mean:.6g}", f"{d.low:.6g}",
+                             f"{d.high:.6g}", d.groups])
     return path
 
 
@@ -50,8 +65,9 @@ def write_json(result: JudgingResult, path: str | Path, extra: dict[str, Any] | 
     sanity = {m: {"cascading": [vars(s) for s in r.cascading], "independent": [vars(s) for s in r.independent],
                   "threshold": r.threshold} for m, r in result.sanity.items()}
     payload = {**(extra or {}), "clips": result.clips, "manipulated": result.manipulated,
-               "verdicts": result.verdicts, "notes": result.notes, "frame_spread": result.frame_spread,
-               "removal_effect": result.removal_effect, "rows": result.rows, "sanity": sanity}
+               "identities": result.identities, "family": result.family, "alpha": result.settings.alpha,
+               "verdicts": result.verdicts, "fools": list(result.fools), "notes": result.notes, "rows": result.rows,
+               "sanity": sanity, "contrasts": result.contrasts}
     path.write_text(json.dumps(payload, indent=1, default=_plain) + "\n")
     return path
 
@@ -60,39 +76,47 @@ def _plain(value: Any) -> Any:
     return value.__dict__ if isinstance(value, Interval) else str(value)
 
 
-def to_markdown(result: JudgingResult) -> str:
-    """Verdicts first, then the numbers behind them (mean [95 % interval]) and the notes."""
-    lines = [f"{result.clips} clips ({result.manipulated} manipulated). Verdicts: pass / fail / n/a "
-             "(a gain counts only when its 95 % bootstrap interval excludes 0).", "",
-             "| method | clips | " + " | ".join(CRITERIA) + " |", "|---|---|" + "---|" * len(CRITERIA)]
+def to_markdown(result: JudgingResult, contrasts: int = 12) -> str:
+    """Verdicts first, then the margins behind them, the clearest contrasts and the notes."""
+    s = result.settings
+    lines = [f"{result.clips} clips of {result.identities} people ({result.manipulated} manipulated). Verdicts: "
+             f"pass / fail / n/a. A verdict passes when every margin it rests on is above 0 over people (the "
+             f"bootstrap resamples people), after Holm's correction over the run's {result.family} margins "
+             f"(family-wise error rate {s.alpha:g}). Deletion and insertion are judged per explained class.", "",
+             "| method | clips | " + " | ".join(JUDGED) + " |", "|---|---|" + "---|" * len(JUDGED)]
     for row in result.table:
         v = result.verdicts[row["method"]]
-        lines.append(f"| {row['method']} | {row['clips']} | " + " | ".join(v[c] for c in CRITERIA) + " |")
-    panels = gain_panels(result)
-    lines += ["", "| method | " + " | ".join(t for _, t in panels) + " | sanity abs Spearman | sanity SSIM |",
-              "|---|" + "---|" * (len(panels) + 2)]
+        name = f"{row['method']} (control)" if row.get("fool") else row["method"]
+        lines.append(f"| {name} | {row['clips']} | " + " | ".join(v[c] for c in JUDGED) + " |")
+    lines += ["", "Margins (mean over people [95 % interval]; * survived the Holm correction):", "",
+              "| method | criterion | margin | value |", "|---|---|---|---|"]
     for row in result.table:
-        cells = [row[c].text() if isinstance(row.get(c), Interval) else "n/a" for c, _ in panels]
-        cells += [_number(row.get("sanity_spearman")), _number(row.get("sanity_ssim"))]
-        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
+        for criterion in JUDGED:
+            for key, interval in verdict_margins(result, row["method"], criterion).items():
+                star = "*" if row.get(f"holm_{criterion}_{key}") else ""
+                lines.append(f"| {row['method']} | {criterion} | {key} | {interval.text()}{star} |")
+    clear = sorted((c for c in result.contrasts if c["difference"].excludes(0.0)),
+                   key=lambda c: -abs(c["difference"].mean))[:contrasts]
+    if clear:
+        lines += ["", f"Method against method (paired, first minus second; the {len(clear)} largest differences "
+                  "whose interval excludes 0, uncorrected; all in explanation_contrasts.csv):", "",
+                  "| first | second | criterion | margin | difference |", "|---|---|---|---|---|"]
+        lines += [f"| {c['first']} | {c['second']} | {c['criterion']} | {c['margin']} | {c['difference'].text()} |"
+                  for c in clear]
     if result.notes:
         lines += [""] + [f"- {note}" for note in result.notes]
     return "\n".join(lines)
 
 
-def _number(value: Any) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
-
-
 def gains_figure(result: JudgingResult) -> Figure:
-    """One panel per gain: a dot per method with its 95 % interval; 0 (random or chance) dashed."""
-    panels = gain_panels(result)
+    """One panel per margin: a dot per method with its 95 % interval over people; 0 dashed."""
+    panels = margin_panels(result)
     names = [row["method"] for row in result.table]
     colours = method_colors(names)
-    cols = min(4, len(panels))
-    rows = math.ceil(len(panels) / cols)
+    cols = min(4, max(1, len(panels)))
+    rows = max(1, math.ceil(len(panels) / cols))
     with figure_style():
-        fig = Figure(figsize=(PAGE_WIDTH, 0.35 * len(names) * rows + 0.6 * rows + 0.3))
+        fig = Figure(figsize=(PAGE_WIDTH, 0.3 * len(names) * rows + 0.7 * rows + 0.3))
         axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
         axes.flat[0].invert_yaxis()  # shared: the first method on top in every panel
         for ax in axes.flat[len(panels):]:
@@ -100,20 +124,21 @@ def gains_figure(result: JudgingResult) -> Figure:
         for ax, (column, title) in zip(axes.flat, panels, strict=False):
             for y, row in enumerate(result.table):
                 value = row.get(column)
-                if not isinstance(value, Interval) or value.n == 0:
+                if not isinstance(value, Interval) or value.n == 0 or math.isnan(value.mean):
                     ax.text(0, y, "n/a", fontsize=6, va="center", ha="center", color="0.4")
                     continue
                 low = value.low if math.isfinite(value.low) else value.mean
                 high = value.high if math.isfinite(value.high) else value.mean
                 ax.errorbar(value.mean, y, xerr=[[value.mean - low], [high - value.mean]], fmt="o",
-                            color=colours[row["method"]], capsize=2)
+                            color=colours[row["method"]], capsize=2, markersize=3)
             ax.axvline(0, color="0.3", linestyle="--", linewidth=0.8)
             ax.set_title(title, fontsize=7)
             ax.set_yticks(range(len(names)))
             ax.set_yticklabels(names)
             ax.tick_params(axis="x", labelsize=6)
-        fig.suptitle(f"Gain over the random reference, mean and 95 % interval ({result.clips} clips, "
-                     f"{result.model_name or 'model'})", fontsize=8)
+        fig.suptitle(f"Margins of the verdicts, mean over people and 95 % interval ({result.clips} clips, "
+                     f"{result.identities} people, {result.model_name or 'model'}); a pass needs every margin "
+                     "above 0", fontsize=8)
         fig.tight_layout()
     return fig
 
@@ -129,13 +154,14 @@ def sanity_figure(result: JudgingResult) -> Figure:
             for name in names:
                 steps = result.sanity[name].cascading
                 ax.plot(range(len(steps)), [getattr(s, key) for s in steps], marker="o", label=name,
-                        color=colours.get(name))
+                        color=colours.get(name), markersize=3)
             stages = [s.stage for s in result.sanity[names[0]].cascading] if names else []
             ax.axhline(SANITY_THRESHOLD, color="0.3", linestyle="--", linewidth=0.8, label="pass threshold")
             ax.set_xticks(range(len(stages)))
             ax.set_xticklabels(stages, rotation=45, ha="right")
             ax.set_title(f"{title} with the original map (cascading randomisation)", fontsize=7)
-            lowest = min((getattr(s, key) for n in names for s in result.sanity[n].cascading), default=0.0)
+            lowest = min((getattr(s, key) for n in names for s in result.sanity[n].cascading
+                          if not math.isnan(getattr(s, key))), default=0.0)
             ax.set_ylim(min(-0.05, lowest - 0.05), 1.05)  # SSIM can fall below 0
         axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=6)
         fig.tight_layout()
@@ -146,8 +172,9 @@ def write_report(result: JudgingResult, out_dir: str | Path, extra: dict[str, An
     """Every file of the module doc into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [write_csv(result, out / "explanation_judging.csv"), write_json(result, out / "explanation_judging.json",
-                                                                            extra)]
+    paths = [write_csv(result, out / "explanation_judging.csv"),
+             write_json(result, out / "explanation_judging.json", extra),
+             write_contrasts(result, out / "explanation_contrasts.csv")]
     md = out / "explanation_judging.md"
     md.write_text(to_markdown(result) + "\n")
     paths.append(md)
@@ -155,4 +182,3 @@ def write_report(result: JudgingResult, out_dir: str | Path, extra: dict[str, An
     if result.sanity:
         paths += save_figure(sanity_figure(result), out, "explanation_sanity")
     return paths
-

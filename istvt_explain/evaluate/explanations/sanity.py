@@ -1,6 +1,7 @@
 """Model-randomisation sanity checks (Adebayo et al., NeurIPS 2018, "Sanity Checks for Saliency Maps").
 
 A map that stays the same when the model's weights are destroyed explains the input, not the model.
+(The other half of sanity, that a map repeats when nothing changes, is ``criteria.Sanity``'s.)
 Two protocols, each on a deep copy (the caller's model is untouched):
 
 * cascading: randomise from the head down, one stage at a time (head, then the last transformer
@@ -10,8 +11,8 @@ Two protocols, each on a deep copy (the caller's model is untouched):
 
 Similarity of two maps is the absolute Spearman rank correlation (the sign of a map is a convention,
 so an inverted map is as similar as the map itself) and the SSIM of the maps scaled to [0, 1]
-(scikit-image).  A method passes when, with every stage randomised, both similarities are at most
-``SANITY_THRESHOLD`` (their mean over clips); a map that does not change fails.
+(scikit-image).  With every stage randomised, both similarities must be at most ``SANITY_THRESHOLD``;
+a map that does not change fails.
 """
 
 from __future__ import annotations
@@ -83,6 +84,16 @@ def abs_rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(abs(spearmanr(x, y).statistic))
 
 
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman correlation of two maps, sign kept (a map must repeat itself, not its negative): 1.0 when
+    both are the same constant, 0.0 when exactly one is constant."""
+    x, y = _flat(a), _flat(b)
+    flat_x, flat_y = np.ptp(x) == 0, np.ptp(y) == 0
+    if flat_x or flat_y:
+        return 1.0 if flat_x and flat_y and np.array_equal(x, y) else 0.0
+    return float(spearmanr(x, y).statistic)
+
+
 def map_ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean SSIM over frames of two (T, h, w) maps, each scaled to [0, 1] by its own range.
 
@@ -115,6 +126,7 @@ class SanityResult:
     cascading: list[SanityStep]
     independent: list[SanityStep]
     threshold: float = SANITY_THRESHOLD
+    final_maps: torch.Tensor | None = None  # the maps with every stage randomised, per clip
 
     @property
     def final(self) -> SanityStep:
@@ -131,30 +143,38 @@ class SanityResult:
 MapFn = Callable[[nn.Module], torch.Tensor]  # model -> (K, T, h, w) maps of the judged clips
 
 
-def sanity_check(model: nn.Module, maps_of: MapFn, seed: int = 0) -> SanityResult:
-    """Run both protocols with ``maps_of`` (the method's maps of fixed clips for a given model)."""
-    original = maps_of(model).detach().cpu()
+def sanity_check(model: nn.Module, maps_of: MapFn, seed: int = 0, *, original: torch.Tensor | None = None,
+                 independent: bool = True) -> SanityResult:
+    """Run the cascading protocol (and the independent one, unless ``independent`` is False) with
+    ``maps_of`` (the method's maps of fixed clips for a given model); ``original``: the maps of ``model``
+    when the caller has them already."""
+    original = (maps_of(model) if original is None else original).detach().cpu()
     stages = randomisation_stages(model)
     cascade = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
     cascading = []
     for label, prefixes in stages:
         randomize_parameters(cascade, prefixes, generator)
-        cascading.append(_compare(label, original, maps_of(cascade)))
+        final = maps_of(cascade).detach().cpu()
+        cascading.append(_compare(label, original, final))
     del cascade
-    independent = []
-    for i, (label, prefixes) in enumerate(stages):
+    alone_steps = []
+    for i, (label, prefixes) in enumerate(stages if independent else ()):
         alone = copy.deepcopy(model)
         randomize_parameters(alone, prefixes, torch.Generator().manual_seed(seed + 1 + i))
-        independent.append(_compare(label, original, maps_of(alone)))
-    return SanityResult(cascading, independent)
+        alone_steps.append(_compare(label, original, maps_of(alone)))
+    return SanityResult(cascading, alone_steps, final_maps=final)
 
 
 def _compare(label: str, original: torch.Tensor, randomised: torch.Tensor) -> SanityStep:
     randomised = randomised.detach().cpu()
     rho = [abs_rank_correlation(original[i], randomised[i]) for i in range(original.shape[0])]
-    ssim = [map_ssim(original[i], randomised[i]) for i in range(original.shape[0])]
-    return SanityStep(label, float(np.nanmean(rho)), float(np.nanmean(ssim)))
+    try:
+        ssim = [map_ssim(original[i], randomised[i]) for i in range(original.shape[0])]
+    except ValueError:  # a grid under 3 x 3
+        ssim = [math.nan]
+    return SanityStep(label, float(np.nanmean(rho)), float(np.nanmean(ssim)) if not all(map(math.isnan, ssim))
+                      else math.nan)
 
 
 def _flat(a: torch.Tensor) -> np.ndarray:
