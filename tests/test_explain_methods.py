@@ -209,3 +209,16 @@ def test_integrated_gradients_add_up_to_the_score_difference():
     exp = explain(strong, clips, method="integrated-gradients", n_steps=64)
     assert exp.temporal.sum().item() == pytest.approx(difference, rel=0.05)
     assert exp.extras["pixels"].sum().item() == pytest.approx(difference, rel=0.05)
+
+
+def test_explain_batches_keeps_each_target_with_its_clip(model):
+    """More clips than one batch holds, each with its own target: every clip is explained for its own."""
+    from istvt_explain.attribution import explain_batches
+
+    clips = random_clips(model, 5, seed=21)
+    targets = [1, 0, 0, 1, 0]
+    joined = explain_batches(model, clips, "relevance", target=targets, batch_size=2)
+    assert joined.extras["target_index"].tolist() == targets
+    for i, target in enumerate(targets):
+        alone = explain(model, clips[i:i + 1], method="relevance", target=target)
+        torch.testing.assert_close(joined.spatial[i:i + 1], alone.spatial, rtol=1e-4, atol=1e-6)

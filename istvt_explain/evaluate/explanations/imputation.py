@@ -46,16 +46,19 @@ def _solve(frames: torch.Tensor, known: torch.Tensor, start: torch.Tensor, itera
 
     fixed = frames * (1 - unknown)
     x = start * unknown
-    residual = (_weighted_neighbours(fixed) * unknown) - operator(x)
+    # A frame without a known pixel has no border to solve from (the system is singular): it keeps its start.
+    solvable = (1 - unknown).flatten(-2).amax(-1)[..., None, None] > 0
+    residual = ((_weighted_neighbours(fixed) * unknown) - operator(x)) * solvable
     direction = residual.clone()
     rr = (residual * residual).sum(dim=(-1, -2), keepdim=True)
     for _ in range(iterations):
         ad = operator(direction)
-        step = rr / (direction * ad).sum(dim=(-1, -2), keepdim=True).clamp_min(1e-30)
+        curvature = (direction * ad).sum(dim=(-1, -2), keepdim=True)
+        step = torch.where(curvature > 0, rr / curvature.clamp_min(1e-30), torch.zeros_like(rr))  # converged: 0
         x = x + step * direction
         residual = residual - step * ad
         rr_next = (residual * residual).sum(dim=(-1, -2), keepdim=True)
-        direction = residual + rr_next / rr.clamp_min(1e-30) * direction
+        direction = residual + torch.where(rr > 0, rr_next / rr.clamp_min(1e-30), torch.zeros_like(rr)) * direction
         rr = rr_next
     return fixed + x * unknown
 

@@ -31,11 +31,11 @@ from torch import nn
 from ...attribution.base import Attribution
 from ...attribution.registry import available_methods, get_method, resolve_method
 from ..statistics import Interval, holm
-from .context import JudgedMethod, JudgingContext, spread_subset
+from .context import CLASS_NAMES, JudgedMethod, JudgingContext, spread_subset
 from .criteria import CRITERIA, JUDGED, Measurement
 from .references import FOOLS
 from .sanity import SanityResult
-from .settings import JudgingSettings
+from .settings import TOKEN_REMOVALS, JudgingSettings
 
 MethodSpec = str | type[Attribution]
 
@@ -64,6 +64,7 @@ class JudgingResult:
     identities: int = 0
     contrasts: list[dict[str, Any]] = field(default_factory=list)
     family: int = 0  # margins asked in the run (the Holm family)
+    removal_effects: dict[str, dict[str, Interval]] = field(default_factory=dict)  # removal -> class -> effect
     fools: tuple[str, ...] = ()
 
     def row(self, method: str) -> dict[str, Any]:
@@ -193,11 +194,17 @@ def _verdicts(context: JudgingContext, judged: list[JudgedMethod], measured: dic
         row.update({f"holm_{c}_{k}": passed[(m, c, k)] for (m, c, k) in asked if m == row["method"]})
     sanity = {name: m["sanity"].detail for name, m in measured.items() if "sanity" in m}
     contrasts = _contrasts(context, judged, measured)
+    effects = {}
+    for removal in TOKEN_REMOVALS:
+        effect = context.whole_clip_effect(removal)
+        effects[removal] = {name: context.interval(effect[members], members) for klass, name in CLASS_NAMES.items()
+                            if (members := [i for i in range(context.count) if int(context.explained[i]) == klass])}
     identities = len(set(context.identities))
     if identities < 2:
         notes.append("fewer than two people: no interval can be drawn and no verdict given")
     return JudgingResult(verdicts, table, sanity, notes, settings, getattr(context.model.config, "name", ""),
-                         context.count, int(context.manipulated().sum()), identities, contrasts, len(asked), fools)
+                         context.count, int(context.manipulated().sum()), identities, contrasts, len(asked), fools,
+                         effects)
 
 
 def _contrasts(context: JudgingContext, judged: list[JudgedMethod],

@@ -67,7 +67,7 @@ def write_json(result: JudgingResult, path: str | Path, extra: dict[str, Any] | 
     payload = {**(extra or {}), "clips": result.clips, "manipulated": result.manipulated,
                "identities": result.identities, "family": result.family, "alpha": result.settings.alpha,
                "verdicts": result.verdicts, "fools": list(result.fools), "notes": result.notes, "rows": result.rows,
-               "sanity": sanity, "contrasts": result.contrasts}
+               "sanity": sanity, "contrasts": result.contrasts, "removal_effects": result.removal_effects}
     path.write_text(json.dumps(payload, indent=1, default=_plain) + "\n")
     return path
 
@@ -95,6 +95,14 @@ def to_markdown(result: JudgingResult, contrasts: int = 12) -> str:
             for key, interval in verdict_margins(result, row["method"], criterion).items():
                 star = "*" if row.get(f"holm_{criterion}_{key}") else ""
                 lines.append(f"| {row['method']} | {criterion} | {key} | {interval.text()}{star} |")
+    if result.removal_effects:
+        lines += ["", "Whole-clip effect of each token removal on the explained class's probability (every token "
+                  "removed, minus the clip; mean over people [95 % interval]). A removal judges a class only where "
+                  "this lies below 0; the verdicts use " + ", ".join(s.token_removals) + ":", "",
+                  "| removal | clips explained as fake | clips explained as real |", "|---|---|---|"]
+        for removal, by_class in result.removal_effects.items():
+            cells = [by_class[c].text() if c in by_class else "n/a" for c in ("fake", "real")]
+            lines.append(f"| {removal} | " + " | ".join(cells) + " |")
     clear = sorted((c for c in result.contrasts if c["difference"].excludes(0.0)),
                    key=lambda c: -abs(c["difference"].mean))[:contrasts]
     if clear:
