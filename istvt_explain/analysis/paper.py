@@ -197,10 +197,19 @@ def judging_result(model: torch.nn.Module, data: LabelledClips, settings: Figure
     masks = torch.as_tensor(np.asarray(data.masks)[chosen], dtype=torch.float32)
     return judge_explanations(
         model, model_input(data.clips[chosen]), masks, settings.judging_methods or settings.methods,
+        identities=[clip_person(data.videos[i]) for i in chosen],
         settings=JudgingSettings(seed=settings.seed, steps=settings.judging_steps, sanity=settings.judging_sanity,
                                  sanity_clips=min(settings.sanity_clips, len(chosen)),
                                  method_options={m: dict(o) for m, o in settings.method_options.items()}),
         progress=(lambda msg: progress(f"      judging: {msg}")) if progress else None)
+
+
+def clip_person(video: str) -> str:
+    """The person a test clip shows, from its video id (``name-pair``): the unit the judge resamples."""
+    from ..data.material.catalogue import FACE_PICTURES, FACE_VIDEOS, material_person
+
+    name = video.split(":")[0].rsplit("-", 1)[0]
+    return material_person(name) if name in FACE_PICTURES or name in FACE_VIDEOS else name
 
 
 def judging_rows(result) -> list[dict[str, Any]]:

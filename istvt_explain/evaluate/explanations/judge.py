@@ -202,9 +202,9 @@ def _verdicts(context: JudgingContext, judged: list[JudgedMethod], measured: dic
     identities = len(set(context.identities))
     if identities < 2:
         notes.append("fewer than two people: no interval can be drawn and no verdict given")
-    return JudgingResult(verdicts, table, sanity, notes, settings, getattr(context.model.config, "name", ""),
-                         context.count, int(context.manipulated().sum()), identities, contrasts, len(asked), fools,
-                         effects)
+    return JudgingResult(verdicts, table, sanity, notes, settings, model_name=getattr(context.model.config, "name", ""),
+                         clips=context.count, manipulated=int(context.manipulated().sum()), identities=identities,
+                         contrasts=contrasts, family=len(asked), removal_effects=effects, fools=fools)
 
 
 def _contrasts(context: JudgingContext, judged: list[JudgedMethod],
