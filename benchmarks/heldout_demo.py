@@ -385,6 +385,8 @@ def markdown(result: dict) -> str:
     for key, value in result["identity_split"].items():
         lines.append(f"| {key.split('_')[0]} | {', '.join(value['config'])} | {value['people']} |")
     lines.append("")
+    if "swaps_from" in result:
+        lines += [f"The face-swap section was computed by `{result['swaps_from']}` (same weights and config).", ""]
     if "swaps" in result:
         lines += swap_markdown(result["swaps"])
     if "clips" in result:
@@ -492,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep-videos", metavar="DIR", help="write the generated videos here (kept) instead of a "
                         "temporary folder")
+    parser.add_argument("--swaps-from", metavar="JSON", help="take the swaps section from this earlier heldout.json "
+                        "of the same weights and config instead of computing it again (it takes the longest)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated, some of {', '.join(SECTIONS)} (default: all); the --demo row always")
     args = parser.parse_args(argv)
@@ -523,8 +527,16 @@ def main(argv: list[str] | None = None) -> int:
             tmp = args.keep_videos
             Path(tmp).mkdir(parents=True, exist_ok=True)
         if "swaps" in sections:
-            print("face swaps of held-out people ...", flush=True)
-            swaps = swap_figures(model, config, Path(tmp))
+            if args.swaps_from:
+                earlier = json.loads(Path(args.swaps_from).read_text())
+                if (earlier.get("weights"), earlier.get("config")) != (result["weights"], args.config):
+                    parser.error(f"{args.swaps_from} is of weights {earlier.get('weights')} and config "
+                                 f"{earlier.get('config')}, not these")
+                swaps = earlier["swaps"]
+                result["swaps_from"] = earlier["command"]
+            else:
+                print("face swaps of held-out people ...", flush=True)
+                swaps = swap_figures(model, config, Path(tmp))
             result["swaps"] = swaps
             fakes = [r for r in swaps["videos"] if r["kind"] != "real"]
             halves = [r["iou"] for r in fakes if r["kind"].endswith("second half")]

@@ -265,25 +265,30 @@ data = heldout_judging_set(COUNT, c.frames, c.image_size, seed=0)  # real and se
 exp = ie.explain(model, data.clips[1:2], method="gradient-x-input")
 print("spatial", tuple(exp.spatial.shape), "temporal", tuple(exp.temporal.shape),
       "p(fake)", round(float(exp.fake_probability[0]), 3))'''),
-        new_markdown_cell("## Judge it against a built-in\n\nFive tests, each a verdict from 95 % bootstrap "
-                          "intervals. `n/a` means the test cannot judge on these clips (for example too few "
-                          "clips, or a model that reacts alike to every removal); `res.notes` says why. "
-                          "With the `smoke` level the clips are few and most intervals are wide: run it "
-                          "with `ISTVT_NOTEBOOK_LEVEL=paper` for a real comparison."),
+        new_markdown_cell("## Judge it against a built-in\n\nSix criteria, each a verdict from margins that must "
+                          "lie above zero over *people* (the bootstrap resamples people, and the run's verdicts are "
+                          "corrected together with Holm's method). Three controls that read no model (fresh "
+                          "noise, a centre prior, the negated relevance map) run beside the methods "
+                          "(`include_fools=True`) and must fail. `n/a` means a criterion cannot judge on these "
+                          "clips (for example too few people); `res.notes` says why. With the `smoke` level the "
+                          "clips are few and most intervals are wide: run it with `ISTVT_NOTEBOOK_LEVEL=paper` "
+                          "for a real comparison."),
         new_code_cell('''\
 import pandas as pd
 
-from istvt_explain.evaluate.explanations.judge import JudgingSettings
 from istvt_explain.evaluate.explanations.report import gains_figure
 
 res = ie.judge_explanations(model, data.clips, data.masks, methods=["relevance", "gradient-x-input", "frame-difference"],
-                            settings=JudgingSettings(steps=2 if LEVEL == "smoke" else 4, sanity_clips=2))
+                            identities=data.identities, include_fools=True,
+                            settings=ie.JudgingSettings(steps=2 if LEVEL == "smoke" else 4, sanity_clips=4,
+                                                        robustness_clips=2))
 display(pd.DataFrame(res.verdicts).T)
 for note in res.notes:
     print("note:", note)'''),
         new_code_cell('''\
-pd.DataFrame([{"method": m, "sanity |Spearman| (all randomised)": round(res.sanity[m].final.spearman, 3),
-               "sanity SSIM": round(res.sanity[m].final.ssim, 3)} for m in res.sanity])'''),
+pd.DataFrame([{"method": m, "repeats (Spearman)": round(res.row(m)["sanity_repeat_spearman"].mean, 3),
+               "randomised (|Spearman|)": round(res.row(m)["sanity_random_spearman"].mean, 3),
+               "randomised (SSIM)": round(res.row(m)["sanity_random_ssim"].mean, 3)} for m in res.sanity])'''),
         new_code_cell("display(gains_figure(res))"),
         new_markdown_cell("## On the command line\n\nPut the class in a file, say `my_method.py`, and name it "
                           "in `ISTVT_EXPLAIN_METHODS`:\n\n```\nISTVT_EXPLAIN_METHODS=./my_method.py "

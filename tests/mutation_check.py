@@ -68,9 +68,10 @@ MUTANTS = (
            "margins={",
            ("tests/test_judging.py::test_fresh_noise_fails_sanity_because_it_does_not_repeat",)),
     Mutant("pointing-against-chance-only", "istvt_explain/evaluate/explanations/criteria.py",
-           'result.margins = {"over_centre_prior": table["pointing_game"] - table["centre_prior"],',
-           'result.margins = {"over_chance": table["pointing_game"] - table["pointing_chance"],',
-           ("tests/test_judging.py::test_the_centre_prior_fails_sanity_and_pointing",)),
+           'result.margins = {"over_centre_prior": table["pointing_game"] - table["centre_prior"],\n'
+           '                          "over_mask_prior": table["pointing_game"] - table["mask_prior"]}',
+           'result.margins = {"over_chance": table["pointing_game"] - table["pointing_chance"]}',
+           ("tests/test_judging.py::test_the_centre_prior_cannot_beat_itself_where_faces_are_centred",)),
     Mutant("bootstrap-resamples-clips-not-people", "istvt_explain/evaluate/statistics.py",
            "labels = np.arange(x.size) if groups is None else np.asarray(list(groups), dtype=object)",
            "labels = np.arange(x.size)",

@@ -170,10 +170,13 @@ def test_curve_auc_is_the_mean_height_and_tokens_rank_highest_first():
 
 
 def test_ties_are_broken_relative_to_the_maps_own_scale():
-    """Values of 1e-11 to 1e-7 (the old LRP's) are ranked as they are, not by the tie-breaking noise."""
-    tiny = torch.tensor([[[1e-11, 3e-8], [1e-7, 2e-9]]])
-    assert token_ranking(tiny).tolist() == [2, 1, 3, 0]
-    assert top_and_bottom(torch.tensor([1e-11, 1e-7, 3e-8]), 1) == ([1], [0])
+    """Values 1e-12 apart (the old LRP's frame curves lay between 1e-11 and 1e-7) are ranked as they are,
+    not by the tie-breaking noise."""
+    order = torch.randperm(8, generator=torch.Generator().manual_seed(0))
+    values = 1e-11 + 1e-12 * order.double()  # value k at position where order == k
+    ranked = torch.argsort(order, descending=True).tolist()
+    assert token_ranking(values.reshape(2, 2, 2)).tolist() == ranked
+    assert top_and_bottom(values, 3) == (ranked[:3], ranked[-3:])
 
 
 @pytest.mark.parametrize("removal", ["road", "blur", "mean"])
@@ -449,6 +452,19 @@ def test_the_negated_map_of_a_method_that_passes_deletion_fails_it(judged):
     if judged.verdicts["fool-negated-relevance"]["deletion"] == "pass":  # then relevance itself must fail it
         raise AssertionError("negated relevance passed deletion")
     assert judged.fools == tuple(f.name for f in FOOLS)
+
+
+def test_the_centre_prior_cannot_beat_itself_where_faces_are_centred(model):
+    """Blend masks cover the middle of the crop: the centre blob points into every one of them, far above
+    the masks' area share.  Against the priors it gains nothing, so pointing fails."""
+    data = pseudofake_judging_set(6, 3, 64, seed=5)
+    result = judge_explanations(model, data.clips, data.masks, [CentrePrior], identities=data.identities,
+                                settings=JudgingSettings(steps=2, sanity=False, robustness_clips=2,
+                                                         token_removals=("mean",), frame_removals=("frozen",)))
+    row = result.row("fool-centre-prior")
+    assert row["pointing_gain_over_chance"].above(0.3)  # against chance alone it would "pass"
+    assert row["pointing_margin_over_centre_prior"].mean == pytest.approx(0.0)
+    assert result.verdicts["fool-centre-prior"]["pointing"] == "fail"
 
 
 def test_weak_model_temporal_n_a_and_sanity_verdicts(model):

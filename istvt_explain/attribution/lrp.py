@@ -148,9 +148,10 @@ class LRPAttribution(Attribution):
         shares["unaccounted"] = explained - accounted
         content = (grad * parts["content"]).sum(dim=-1)[:, 1:, 1:]  # (B, T, N): the frames' patches
         spatial = self._grid_maps(content)
+        tokens_relevance = (grad * upcast(embedded)).sum(dim=-1).detach()  # (B, T+1, N+1), all of each token
         extras = {"account": torch.stack(list(shares.values()), dim=1).detach(), "account_parts": list(shares),
-                  "conservation": (accounted / explained).detach(),
-                  "explained_score": explained, "token_relevance": (grad * upcast(embedded)).sum(dim=-1).detach()}
+                  "conservation": (accounted / explained).detach(), "explained_score": explained,
+                  "token_relevance": tokens_relevance, "class_token_importance": tokens_relevance[:, 1:, 0]}
         return MethodResult(spatial, content.sum(dim=-1), logits.detach(), index, extras)
 
 
