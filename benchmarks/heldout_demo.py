@@ -410,7 +410,7 @@ def clip_markdown(result: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for source, m in result["clips"].items():
-        if source == "all":
+        if source in ("all", "per_manipulation"):
             continue
         lines.append(f"| {source} | {m['n']} | {m['auc']:.3f} | {m['ap']:.3f} | {m['acc']:.3f} | "
                      f"{m['fpr_at_0.5']:.3f} | {m['mean_real']:.3f} | {m['mean_fake']:.3f} |")
@@ -498,7 +498,14 @@ def main(argv: list[str] | None = None) -> int:
                         "of the same weights and config instead of computing it again (it takes the longest)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated, some of {', '.join(SECTIONS)} (default: all); the --demo row always")
+    parser.add_argument("--render", metavar="JSON", help="only write heldout.md again from this heldout.json (no "
+                        "computation), beside it")
     args = parser.parse_args(argv)
+    if args.render:
+        rendered = markdown(json.loads(Path(args.render).read_text()))
+        (Path(args.render).parent / "heldout.md").write_text(rendered)
+        print(rendered)
+        return 0
     sections = [part.strip() for part in args.sections.split(",") if part.strip()]
     if not sections or set(sections) - set(SECTIONS):
         parser.error(f"--sections must name some of {', '.join(SECTIONS)}")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-OUTPUT_OPTIONS = ("--out", "-o")
+OUTPUT_OPTIONS = ("--out", "-o", "--keep-videos")  # folders the script writes
 
 
 def repo_path(path: str | Path, outside: str | None = None) -> str:

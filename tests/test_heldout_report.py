@@ -39,12 +39,15 @@ def test_markdown_reports_every_goal(heldout):
              "iou": 1.0}
     result = {"weights": "w", "config": "demo", "machine": "m", "command": "c", "seconds": 1.0,
               "identity_split": heldout.identity_split(load_config("demo")),
-              "clips": {"all": metrics, "carphone": source}, "degradations": [row], "videos": [video],
+              "clips": {"all": metrics, "carphone": source,
+                        "per_manipulation": {"faceswap_poisson": {"n_fake": 3, "auc": 0.6, "ap": 0.7}}},
+              "degradations": [row], "videos": [video],
               "summary": {"fpr_clips": 0.5, "auc": 0.75, "worst_degradation": 0.61, "real_videos": 0,
                           "fake_real_videos": 0, "manipulated_videos": 1, "fake_manipulated": 1, "mean_iou": 1.0}}
     text = heldout.markdown(result)
     assert "| train | astronaut, camera, lfw_subset[0:80] | 82 |" in text
     assert "| carphone | 4 | 0.750 |" in text
+    assert "| faceswap_poisson | 3 | 0.600 | 0.700 |" in text
     assert "0.200 without the temperature, 0.100 with it (T = 1.500" in text
     assert "| v | 12 | FAKE | 0.600 |  | 6-11 (peak 0.90) | 1.00 |" in text
     assert "(goal <= 0.10)" in text and "(goal >= 0.95)" in text and "(goal < 0.5)" in text

