@@ -280,8 +280,9 @@ from istvt_explain.evaluate.explanations.report import gains_figure
 
 res = ie.judge_explanations(model, data.clips, data.masks, methods=["relevance", "gradient-x-input", "frame-difference"],
                             identities=data.identities, include_fools=True,
-                            settings=ie.JudgingSettings(steps=2 if LEVEL == "smoke" else 4, sanity_clips=4,
-                                                        robustness_clips=2))
+                            settings=ie.JudgingSettings(steps=2 if LEVEL == "smoke" else 4,
+                                                        sanity_clips=2 if LEVEL == "smoke" else 8,
+                                                        robustness_clips=2 if LEVEL == "smoke" else 8))
 display(pd.DataFrame(res.verdicts).T)
 for note in res.notes:
     print("note:", note)'''),

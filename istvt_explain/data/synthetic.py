@@ -7,10 +7,11 @@ A model that learns anything learns this within a few steps, so a falling loss m
 from __future__ import annotations
 
 import torch
-from torch.utils.data import Dataset
+
+from .datasets.pairs import AlternatingPairs
 
 
-class SyntheticClipDataset(Dataset):
+class SyntheticClipDataset(AlternatingPairs):
     """``length`` clips (T, 3, S, S) in [-1, 1], alternately real (even index) and fake (odd index).
 
     ``broken`` indices raise OSError, as a missing or corrupt video would.
@@ -23,16 +24,8 @@ class SyntheticClipDataset(Dataset):
         self.length, self.frames, self.size, self.seed = length, frames, size, seed
         self.broken = set(broken)
 
-    def __len__(self) -> int:
-        return self.length
-
-    @property
-    def labels(self) -> list[float]:
-        return [float(i % 2) for i in range(self.length)]
-
     def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < self.length:
-            raise IndexError(index)
+        self._check_index(index)
         if index in self.broken:
             raise OSError(f"synthetic video {index} is unreadable")
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)

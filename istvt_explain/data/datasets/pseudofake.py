@@ -38,6 +38,7 @@ from ..material.catalogue import (
     video_faces,
 )
 from ..pseudofake import BlendFn, resolve_blend
+from .pairs import AlternatingPairs
 
 
 # -- real clip sources ------------------------------------------------------------------------------
@@ -291,7 +292,7 @@ def to_tensor_clip(frames: np.ndarray) -> torch.Tensor:
 
 
 # -- the data set -----------------------------------------------------------------------------------
-class PseudoFakeDataset(Dataset):
+class PseudoFakeDataset(AlternatingPairs):
     """Pairs of items from ``source``: index 2k is the real clip k, index 2k+1 a self-blended fake of
     the very same clip (same motion, same augmentation), so real and fake are exactly balanced and
     the blend is the only thing that tells them apart.  ``group_size = 2`` asks the training sampler
@@ -342,16 +343,8 @@ class PseudoFakeDataset(Dataset):
         """Fresh augmentations every epoch, the same ones for the same (seed, epoch, index)."""
         self.epoch = epoch
 
-    def __len__(self) -> int:
-        return self.length
-
-    @property
-    def labels(self) -> list[float]:
-        return [float(i % 2) for i in range(self.length)]
-
     def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < self.length:
-            raise IndexError(index)
+        self._check_index(index)
         pair = index // 2
         rng = np.random.default_rng([self.seed, self.epoch, pair])
         real = self.source.clip(pair, rng)
