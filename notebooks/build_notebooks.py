@@ -1,4 +1,4 @@
-"""Write the notebooks from the cells below, and run them: `python notebooks/build_notebooks.py --execute`.
+"""Write the notebooks from the cells below, and run them: `python notebooks/build_notebooks.py --execute [05 ...]`.
 
 The notebooks are data: keeping their source here makes them reviewable as code.  They are committed
 executed (``--execute``: demo weights, the ``smoke`` level, small inline figures), so that they read
@@ -309,9 +309,12 @@ NOTEBOOKS = {
 }
 
 
-def build(folder: Path = HERE) -> list[Path]:
+def build(folder: Path = HERE, names: list[str] | None = None) -> list[Path]:
+    """Write the notebooks (all, or those whose file name starts with one of ``names``)."""
     paths = []
     for name, cells in NOTEBOOKS.items():
+        if names and not any(name.startswith(n) for n in names):
+            continue
         nb = new_notebook(cells=cells())
         nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
         nb.metadata["language_info"] = {"name": "python"}
@@ -344,7 +347,9 @@ def execute(path: Path, level: str = "smoke", timeout: int = 600) -> None:
 if __name__ == "__main__":
     import sys
 
-    for p in build():
+    # python build_notebooks.py [--execute] [05 ...]: rebuild (and run) all, or only the named ones
+    chosen = [a for a in sys.argv[1:] if not a.startswith("--")]
+    for p in build(names=chosen):
         print(p)
         if "--execute" in sys.argv:
             execute(p)
