@@ -82,14 +82,19 @@ def test_help_and_version_do_not_import_torch(argv: list[str]) -> None:
 def test_bad_input_is_refused_before_torch(tmp_path: Path) -> None:
     video = tmp_path / "v.mp4"
     video.write_bytes(b"never read: the checks come first")
+    header = b'{"__metadata__":{"format":"istvt-explain","temperature":"1e-300"}}'  # a crafted checkpoint
+    crafted = tmp_path / "crafted.safetensors"
+    crafted.write_bytes(len(header).to_bytes(8, "little") + header)
     cases = [
         [str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.mp4")],
         [str(video), "--out", str(tmp_path / "o.avi")],
         [str(video), "--out", str(tmp_path / "no" / "o.mp4")],
         [str(video), "--out", str(tmp_path / "o.mp4"), "--stride", "0"],
         [str(video), "--out", str(tmp_path / "o.mp4"), "--weights", str(tmp_path / "none.safetensors")],
+        [str(video), "--out", str(tmp_path / "o.mp4"), "--weights", str(crafted)],
+        ["evaluate", "--config", "demo", "--weights", str(crafted), "--out", str(tmp_path / "e")],
         ["scan", str(tmp_path / "missing"), "--out", str(tmp_path / "R")],
     ]
     for argv in cases:
         assert heavy_imports(cli(argv)) == [], argv
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crafted.safetensors", "v.mp4"]

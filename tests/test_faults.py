@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -373,3 +375,161 @@ def test_a_nan_score_is_an_error_never_a_verdict(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1
     assert "NaN or infinite score" in err and "no verdict" in err
     assert not report.exists()
+
+
+# -- hostile inputs: crafted checkpoints ---------------------------------------------------------------
+EMPTY_TENSOR = '{"dtype":"F32","shape":[0],"data_offsets":[0,0]}'
+
+
+def _safetensors(path: Path, header: str | bytes) -> Path:
+    """A safetensors file of nothing but ``header`` (JSON text), written as the format lays it out."""
+    raw = header.encode() if isinstance(header, str) else header
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    return path
+
+
+def _empty_tensors(path: Path, count: int) -> Path:
+    """``count`` empty tensors: 58 MB of header for a million, written without building a dict of them."""
+    body = ",".join(f'"t{i}":{EMPTY_TENSOR}' for i in range(count))
+    return _safetensors(path, '{"__metadata__":{"format":"istvt-explain"},' + body + "}")
+
+
+def _with_metadata(source: Path, path: Path, extra_tensors: int = 0, **changes: str) -> Path:
+    """``source`` with metadata entries changed (and empty tensors added), its tensor bytes copied as they are."""
+    data = source.read_bytes()
+    length = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + length])
+    header["__metadata__"].update(changes)
+    header.update({f"extra.{i}": json.loads(EMPTY_TENSOR) for i in range(extra_tensors)})
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)  # safetensors keeps the tensor data 8-byte aligned
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + length:])
+    return path
+
+
+def _tamper_config(source: Path, path: Path, **fields) -> Path:
+    data = source.read_bytes()
+    length = struct.unpack("<Q", data[:8])[0]
+    config = json.loads(json.loads(data[8:8 + length])["__metadata__"]["config"])
+    return _with_metadata(source, path, config=json.dumps({**config, **fields}))
+
+
+@pytest.fixture(scope="module")
+def small_checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("checkpoints") / "small.safetensors"
+    ie.save_checkpoint(tiny_model(image_size=SIZE, frames=FRAMES, depth=1), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def crafted(small_checkpoint, tmp_path_factory) -> dict[str, Path]:
+    """One crafted file per hostile header: each must be refused from its header alone."""
+    folder = tmp_path_factory.mktemp("crafted")
+    files = {
+        "a million empty tensors (58 MB header)": _empty_tensors(folder / "million.safetensors", 1_000_000),
+        "20,000 empty tensors under the byte limit": _empty_tensors(folder / "many.safetensors", 20_000),
+        "a header nested 100,000 deep": _safetensors(folder / "deep.safetensors", "[" * 100_000 + "]" * 100_000),
+        "mlp_ratio 2000": _tamper_config(small_checkpoint, folder / "mlp.safetensors", mlp_ratio=2000),
+        "depth 10 million": _tamper_config(small_checkpoint, folder / "deep_model.safetensors", depth=10**7),
+        "frames as text": _tamper_config(small_checkpoint, folder / "frames.safetensors", frames="6"),
+        "1.7 G parameters, each field in bounds": _tamper_config(small_checkpoint, folder / "big.safetensors",
+                                                                 depth=48, embed_dim=2048),
+        "its config plus 50 empty tensors": _with_metadata(small_checkpoint, folder / "extra.safetensors",
+                                                           extra_tensors=50),
+    }
+    for value in ("1e-300", "1e300", "0.01", "50"):
+        files[f"temperature {value}"] = _with_metadata(small_checkpoint, folder / f"t{value}.safetensors",
+                                                       temperature=value)
+    return files
+
+
+@pytest.fixture()
+def real_builds(monkeypatch) -> list:
+    """Every ``ISTVT`` built with memory behind it (a build on torch's "meta" device allocates nothing)."""
+    from istvt_explain.models.istvt import ISTVT
+
+    built, original = [], ISTVT.__init__
+
+    def spy(self, config, *args, **kwargs):
+        if torch.empty(0).device.type != "meta":
+            built.append(config)
+        original(self, config, *args, **kwargs)
+
+    monkeypatch.setattr(ISTVT, "__init__", spy)
+    return built
+
+
+CRAFTED = {  # case -> what the refusal says
+    "a million empty tensors (58 MB header)": "header of 58,888,9",
+    "20,000 empty tensors under the byte limit": "lists 20,000 tensors",
+    "a header nested 100,000 deep": "header is not JSON",
+    "mlp_ratio 2000": "mlp_ratio = 2000 is outside its bounds",
+    "depth 10 million": "depth = 10000000 is outside its bounds",
+    "frames as text": "frames must be an integer",
+    "1.7 G parameters, each field in bounds": "parameters, more than the 400,000,000 allowed",
+    "its config plus 50 empty tensors": "50 unexpected",
+    **{f"temperature {v}": f"stored temperature '{v}' is refused" for v in ("1e-300", "1e300", "0.01", "50")},
+}
+
+
+@pytest.mark.parametrize("case", CRAFTED)
+def test_a_crafted_checkpoint_is_refused_from_its_header(case, crafted, real_builds):
+    """Before: 1e-300 loaded as T = 0 (every clip p(fake) 0.0, exit 0), 1e300 gave a traceback, a million
+    empty tensors cost 102 s and 2.35 GB, mlp_ratio 2000 built 1.5 GB first."""
+    path = crafted[case]
+    started = time.perf_counter()
+    with pytest.raises(CheckpointError, match=re.escape(CRAFTED[case])) as info:
+        ie.load_model(path)
+    assert time.perf_counter() - started < 2.0, case
+    assert len(str(info.value).splitlines()) == 1 and path.name in str(info.value)
+    with pytest.raises(CheckpointError):  # into a model of one's own choosing: refused before it is built
+        tiny_model(image_size=SIZE, frames=FRAMES, depth=1, weights=path)
+    assert real_builds == []  # neither the file's model nor the preset's: refused before either
+
+
+@pytest.mark.parametrize("case", CRAFTED)
+def test_the_command_line_refuses_a_crafted_checkpoint_in_one_line(case, crafted, real_builds, tmp_path, capsys):
+    from istvt_explain.cli import main
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"never read: the weights are checked first")
+    started = time.perf_counter()
+    code = main([str(video), "--weights", str(crafted[case]), "--out", str(tmp_path / "x.mp4")])
+    elapsed = time.perf_counter() - started
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("istvt-explain: error:"), err
+    assert CRAFTED[case] in err and "Traceback" not in err and elapsed < 2.0 and real_builds == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+@pytest.mark.parametrize("command", [["scan", "{video}", "--out", "{out}"],
+                                     ["evaluate", "--config", "demo", "--out", "{out}"],
+                                     ["calibrate", "--config", "demo", "--out", "{out}/c.safetensors"],
+                                     ["evaluate-explanations", "--out", "{out}"], ["model-info"],
+                                     ["figures", "--out", "{out}"], ["hard-samples", "--out", "{out}"],
+                                     ["sensitivity", "--out", "{out}"]], ids=lambda c: c[0])
+def test_every_command_with_weights_refuses_them_in_one_line(command, crafted, real_builds, tmp_path, capsys):
+    from istvt_explain.cli import main
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"never read")
+    argv = [a.format(video=video, out=tmp_path / "out") for a in command]
+    for case in ("temperature 1e300", "a million empty tensors (58 MB header)"):
+        started = time.perf_counter()
+        code = main([*argv, "--weights", str(crafted[case])])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, (case, err)
+        assert time.perf_counter() - started < 2.0 and real_builds == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_temperature_inside_its_range_loads(small_checkpoint, tmp_path):
+    from istvt_explain.models import check_weight_file
+
+    path = _with_metadata(small_checkpoint, tmp_path / "calibrated.safetensors", temperature="1.359")
+    assert check_weight_file(path) is not None
+    assert ie.load_model(path).get_temperature() == pytest.approx(1.359)
+    for edge in ("0.05", "20"):
+        assert ie.load_model(_with_metadata(small_checkpoint, tmp_path / "e.safetensors",
+                                            temperature=edge)).get_temperature() == pytest.approx(float(edge))
+

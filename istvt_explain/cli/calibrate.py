@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from .train import parse_overrides
+from .weights import check_weights
 
 HELP = "fit a probability temperature on a validation split; write a calibrated checkpoint and its ECE report"
 
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_weights(args.weights)  # before torch: a crafted file is refused at once
     from ..errors import InputError
     from ..train import load_config
     from ..train.calibration import calibrate_checkpoint

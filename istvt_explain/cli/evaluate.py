@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .train import parse_overrides
+from .weights import check_weights
 
 HELP = "evaluate a checkpoint: clip/video ACC, ROC AUC, AP, EER, per manipulation; JSON report and ROC figure"
 
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_weights(args.weights)  # before torch: a crafted file is refused at once
     from ..errors import InputError
     from ..train import load_config
     from ..train.evaluation import evaluate_checkpoint

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..evaluate.explanations.settings import BASELINE_CLIPS, JudgingSettings
 from ..models.presets import PRESETS
+from .weights import check_weights
 
 HELP = ("judge explanation methods (sanity, deletion, insertion, temporal, pointing, robustness) with pass/fail "
         "verdicts")
@@ -64,6 +65,9 @@ def _load(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.weights and not Path(args.weights).is_file():
+        raise InputError(f"{args.weights}: no such checkpoint")
+    check_weights(args.weights)  # before torch: a crafted file is refused at once
     import dataclasses
 
     import torch

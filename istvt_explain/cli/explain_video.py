@@ -27,6 +27,7 @@ from ..pipeline.options import DEFAULT_DETECT_EVERY, DEFAULT_MIN_FACE, OptionErr
 from ..pipeline.segments import DEFAULT_MAX_GAP, DEFAULT_MIN_CLIPS
 from .errors import UserError
 from .staging import StagedOutputs
+from .weights import check_weights
 
 if TYPE_CHECKING:  # heavy (torch): imported inside the functions that use them, so --help stays instant
     import torch
@@ -292,9 +293,12 @@ def _check_args(args: argparse.Namespace) -> PipelineOptions:
 
 
 def check_model_and_options(args: argparse.Namespace) -> PipelineOptions:
-    """That --weights exists, and the job's options (``PipelineOptions`` checks them; shared with ``scan``)."""
-    if args.weights is not None and not Path(args.weights).expanduser().is_file():
-        raise InputError(f"{args.weights}: no such weight file")
+    """That --weights exists and its header is sound, and the job's options (``PipelineOptions`` checks them;
+    shared with ``scan``)."""
+    if args.weights is not None:
+        if not Path(args.weights).expanduser().is_file():
+            raise InputError(f"{args.weights}: no such weight file")
+        check_weights(args.weights)
     try:
         return PipelineOptions(method=args.method, stride=args.stride, face=0 if args.face == "all" else args.face,
                                detect_every=args.detect_every, batch_size=args.batch_size,

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from .weights import check_weights
+
 HELP = "regenerate the paper figures (ROC, heatmap grid, curves, judging, attention, sensitivity) as PNG and PDF"
 
 
@@ -26,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_weights(args.weights)  # before torch: a crafted file is refused at once
     from dataclasses import replace
 
     from ..analysis.common import load_analysis_model

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .weights import check_weights
+
 HELP = "rank the clips of an evaluation set by loss and by closeness to the threshold; explain them in a gallery"
 
 
@@ -24,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_weights(args.weights)  # before torch: a crafted file is refused at once
     from ..analysis.common import load_analysis_model
     from ..analysis.gallery import write_gallery
     from ..analysis.hard_samples import (

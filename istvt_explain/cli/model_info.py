@@ -6,6 +6,7 @@ import argparse
 import time
 
 from ..models.presets import PRESETS
+from .weights import check_weights
 
 HELP = "build a model preset, print its size and classify a generated clip (a smoke test)"
 
@@ -17,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_weights(args.weights)  # before torch: a crafted file is refused at once
     import torch
 
     from ..models import create_model

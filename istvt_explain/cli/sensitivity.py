@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..analysis.perturbations import PERTURBATIONS
+from .weights import check_weights
 
 HELP = "perturb clips (JPEG, blur, noise, scale, brightness, contrast, frame drops/shuffles); CSV and curves"
 
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_weights(args.weights)  # before torch: a crafted file is refused at once
     from ..analysis.clipsets import clips_from_dataset
     from ..analysis.common import load_analysis_model
     from ..analysis.paper import balanced_indices

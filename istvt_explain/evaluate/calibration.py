@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ..models.limits import TEMPERATURE_RANGE
+
 DEFAULT_BINS = 15
-TEMPERATURE_BOUNDS = (0.05, 20.0)
+TEMPERATURE_BOUNDS = TEMPERATURE_RANGE  # the fit searches exactly the range a checkpoint may hold
 
 
 def _as_arrays(values: Any, labels: Any, what: str) -> tuple[np.ndarray, np.ndarray]:

@@ -7,12 +7,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .limits import check_config_values
+
 BACKBONE_CHANNELS = 728  # channels at the end of Xception's entry flow (block3)
 
 
 @dataclass(frozen=True)
 class ISTVTConfig:
-    """Every number that shapes an ISTVT model.
+    """Every number that shapes an ISTVT model, each within its bounds (``limits.CONFIG_LIMITS``).
 
     ``embed_dim`` is the token width inside the transformer.  The paper feeds
     the raw 728-d Xception features (``embed_dim == 728``, no projection);
@@ -31,6 +33,7 @@ class ISTVTConfig:
     name: str = "paper"
 
     def __post_init__(self) -> None:
+        check_config_values(dataclasses.asdict(self))  # types and bounds first: a checkpoint's config is foreign
         if self.frames < 2:
             raise ValueError(f"frames must be >= 2 (self-subtract needs a neighbour), got {self.frames}")
         if self.depth < 1 or self.heads < 1 or self.dim_head < 1 or self.embed_dim < 1:

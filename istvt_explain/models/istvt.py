@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 from torch import nn
 
 from .backbone import XceptionEntryFlow, load_xception_weights
+from .checkpoint_file import Shape, is_safetensors, read_header, stored_config
 from .config import BACKBONE_CHANNELS, ISTVTConfig
 from .layers import ISTVTBlock, LayerNorm, SpatialAttention, TemporalAttention
+from .limits import MAX_PARAMETERS, check_temperature
 from .presets import preset_config
-from .weights import CheckpointError, load_checkpoint, read_config
+from .weights import CheckpointError, check_checkpoint_fits, load_checkpoint
 
 ATTENTION_KINDS = ("temporal", "spatial")
 
@@ -110,14 +113,13 @@ class ISTVT(nn.Module):
 
     # -- calibration -----------------------------------------------------------------------------
     def set_temperature(self, t: float) -> None:
-        """Set the calibration temperature (finite, > 0); 1 gives the raw, uncalibrated logits."""
+        """Set the calibration temperature (inside ``limits.TEMPERATURE_RANGE``, 0.05..20); 1 gives the raw,
+        uncalibrated logits.  Why bounded: 1e-300 would become 0 in float32 and every probability 0 or 1."""
         try:
             value = float(t)
         except (TypeError, ValueError):
             raise ValueError(f"temperature must be a number, got {t!r}") from None
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"temperature must be finite and > 0, got {t!r}")
-        self.temperature.fill_(value)
+        self.temperature.fill_(check_temperature(value))
 
     def get_temperature(self) -> float:
         """The calibration temperature as a Python float."""
@@ -141,6 +143,23 @@ class ISTVT(nn.Module):
         return next(self.parameters()).device
 
 
+def expected_tensors(config: ISTVTConfig) -> Mapping[str, Shape]:
+    """The state dict ``ISTVT(config)`` has, name -> shape, found without allocating it (on torch's "meta"
+    device); ``ValueError`` when the model would have more than ``limits.MAX_PARAMETERS`` parameters."""
+    return _expected_tensors(config)
+
+
+@functools.lru_cache(maxsize=16)
+def _expected_tensors(config: ISTVTConfig) -> Mapping[str, Shape]:
+    with torch.device("meta"):
+        model = ISTVT(config)
+    count = sum(p.numel() for p in model.parameters())
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"model config {config.name!r} would build {count:,} parameters, more than the "
+                         f"{MAX_PARAMETERS:,} allowed")
+    return MappingProxyType({k: tuple(v.shape) for k, v in model.state_dict().items()})
+
+
 def create_model(
     name: str = "paper",
     *,
@@ -154,9 +173,14 @@ def create_model(
     ``weights`` loads an istvt-explain checkpoint (refused when it was made for
     another configuration); ``backbone_weights`` loads ImageNet Xception weights
     (timm ``legacy_xception`` or FaceForensics++ ``xception-b5690688.pth``) into
-    the entry flow.  Both are local paths: nothing is ever downloaded.
+    the entry flow.  Both are local paths: nothing is ever downloaded.  The config's
+    size and the checkpoint's header are checked before the model is built.
     """
-    model = ISTVT(preset_config(name, **overrides))
+    config = preset_config(name, **overrides)
+    expected = expected_tensors(config)
+    if weights is not None:
+        check_checkpoint_fits(weights, config, expected)
+    model = ISTVT(config)
     if backbone_weights is not None:
         load_xception_weights(model.backbone, backbone_weights)
     if weights is not None:
@@ -167,10 +191,22 @@ def create_model(
 
 
 def load_model(path: str | Path, device: str | torch.device | None = None) -> ISTVT:
-    """Build the model a checkpoint describes and load it (our safetensors checkpoints only)."""
-    config = read_config(path)
+    """Build the model a checkpoint describes and load it (our safetensors checkpoints only).
+
+    Its header (size, config, temperature, every tensor's name and shape) is checked before the
+    model is built or a tensor read: a crafted file costs milliseconds, not gigabytes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such weight file")
+    config = stored_config(read_header(path)) if is_safetensors(path) else None
     if config is None:
         raise CheckpointError(f"{path}: not an istvt-explain checkpoint (no model config stored in it)")
+    try:
+        expected = expected_tensors(config)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: checkpoint config is invalid ({err})") from None
+    check_checkpoint_fits(path, config, expected)
     model = ISTVT(config)
     load_checkpoint(model, path)
     if device is not None:

@@ -2,13 +2,14 @@
 
 Loading never runs code from a file: safetensors, or ``torch.load(weights_only=True)``.
 The header also holds the calibration temperature (``temperature``, a JSON float, 1.0 when
-uncalibrated; see docs/calibration.md); files without it load with temperature 1.
+uncalibrated; see docs/calibration.md); files without it load with temperature 1.  The header is
+read and checked first (``checkpoint_file``, within the bounds of ``limits``): a tensor is read
+only from a file whose header fits.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import pickle
 import re
 import warnings
@@ -17,19 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, save_file
 
 from ..data._files import atomic_write
-from ..errors import InputError
+from .checkpoint_file import (
+    CHECKPOINT_FORMAT,
+    TEMPERATURE_KEY,
+    CheckpointError,
+    Shape,
+    check_tensors,
+    is_safetensors,
+    mismatch,
+    read_header,
+    stored_config,
+    stored_temperature,
+)
 from .config import ISTVTConfig
 
-CHECKPOINT_FORMAT = "istvt-explain"
-TEMPERATURE_KEY = "temperature"
-
-
-class CheckpointError(InputError):
-    """A weight file that is missing, unreadable, corrupt, or made for another model."""
+__all__ = ["CHECKPOINT_FORMAT", "TEMPERATURE_KEY", "CheckpointError", "check_checkpoint_fits", "check_finite",
+           "error_reason", "load_checkpoint", "read_config", "read_metadata", "read_state_dict",
+           "read_temperature", "safe_torch_load", "save_checkpoint"]
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -38,14 +46,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     Refuses non-finite weights: a checkpoint full of NaN would otherwise load and give a
     confident, meaningless verdict.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such weight file")
-    try:
-        is_safetensors = _is_safetensors(path)
-    except OSError as err:
-        raise CheckpointError(f"{path}: unreadable weight file ({err.strerror or err})") from None
-    if is_safetensors:
+    path = _existing(path)
+    if is_safetensors(path):
+        read_header(path)  # its size and tensor count checked before a byte of tensor data is read
         try:
             obj = load_file(str(path), device="cpu")
         except Exception as err:  # header, offsets or dtype wrong: all mean "corrupt"
@@ -101,15 +104,6 @@ def _refused_part(err: BaseException) -> str:
     return "objects outside torch's safe subset"
 
 
-def _is_safetensors(path: Path) -> bool:
-    if path.suffix == ".safetensors":
-        return True
-    with open(path, "rb") as fh:
-        head = fh.read(9)
-    # safetensors files start with a little-endian header length, then '{'.
-    return len(head) == 9 and head[8:9] == b"{"
-
-
 def error_reason(err: BaseException, limit: int = 160) -> str:
     """The first line of an error, whole, or cut at its last sentence or word end within ``limit``."""
     lines = str(err).strip().splitlines()
@@ -125,43 +119,29 @@ def error_reason(err: BaseException, limit: int = 160) -> str:
 
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The string metadata of a safetensors file ({} for other formats)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such weight file")
-    if not _is_safetensors(path):
-        return {}
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            return dict(fh.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: unreadable or corrupt weight file ({error_reason(err)})") from None
+    path = _existing(path)
+    return read_header(path).metadata if is_safetensors(path) else {}
 
 
 def read_config(path: str | Path) -> ISTVTConfig | None:
     """The model config stored in an istvt-explain checkpoint, or None for foreign files."""
-    meta = read_metadata(path)
-    if meta.get("format") != CHECKPOINT_FORMAT or "config" not in meta:
-        return None
-    try:
-        return ISTVTConfig.from_dict(json.loads(meta["config"]))
-    except (ValueError, TypeError) as err:
-        raise CheckpointError(f"{path}: checkpoint config is invalid ({err})") from None
+    path = _existing(path)
+    return stored_config(read_header(path)) if is_safetensors(path) else None
 
 
 def read_temperature(path: str | Path) -> float:
     """The calibration temperature stored in an istvt-explain checkpoint: 1.0 when absent
-    (older checkpoints, pickled and foreign files); ``CheckpointError`` when it is not a finite number > 0."""
-    meta = read_metadata(path)
-    if meta.get("format") != CHECKPOINT_FORMAT or TEMPERATURE_KEY not in meta:
-        return 1.0
-    raw = meta[TEMPERATURE_KEY]
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise CheckpointError(f"{path}: stored temperature {raw[:40]!r} is not a finite number > 0")
-    return float(value)
+    (older checkpoints, pickled and foreign files); ``CheckpointError`` when it is not a number inside
+    ``limits.TEMPERATURE_RANGE``."""
+    path = _existing(path)
+    return stored_temperature(read_header(path)) if is_safetensors(path) else 1.0
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such weight file")
+    return path
 
 
 def save_checkpoint(model: torch.nn.Module, path: str | Path, extra: Mapping[str, Any] | None = None) -> None:
@@ -182,29 +162,40 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, extra: Mapping[str
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
-def load_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
-    """Load our own checkpoint into ``model``, refusing one made for another configuration.
-
-    Also sets the model's calibration temperature from the checkpoint (1.0 when it stores none).
-    """
-    stored = read_config(path)
-    temperature = read_temperature(path)
-    config: ISTVTConfig = model.config
+def check_checkpoint_fits(path: str | Path, config: ISTVTConfig, expected: Mapping[str, Shape]) -> float:
+    """From the header alone: ``CheckpointError`` unless safetensors file ``path`` was made for ``config``
+    and lists exactly the tensors ``expected`` (name -> shape); its temperature (1.0 for other formats)."""
+    path = _existing(path)
+    if not is_safetensors(path):
+        return 1.0
+    header = read_header(path)
+    stored = stored_config(header)
+    temperature = stored_temperature(header)
     if stored is not None and _architecture(stored) != _architecture(config):
         diff = ", ".join(
             f"{k}={stored.to_dict()[k]!r} (model has {config.to_dict()[k]!r})"
             for k in _architecture(config) if stored.to_dict()[k] != config.to_dict()[k]
         )
         raise CheckpointError(f"{path}: weights are for preset {stored.name!r}, not {config.name!r}: {diff}")
-    state = read_state_dict(path)
+    check_tensors(header, expected, config.name)
+    return temperature
+
+
+def load_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
+    """Load our own checkpoint into ``model``, refusing one made for another configuration.
+
+    The header is checked against the model before any tensor is read.  Also sets the model's
+    calibration temperature from the checkpoint (1.0 when it stores none).
+    """
+    config: ISTVTConfig = model.config
     expected = model.state_dict()
+    temperature = check_checkpoint_fits(path, config, {k: tuple(v.shape) for k, v in expected.items()})
+    state = read_state_dict(path)
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
-        detail = (f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} of wrong shape; e.g. "
-                  f"{(missing + unexpected + wrong)[0]}")
-        raise CheckpointError(f"{path}: weights do not fit this {config.name!r} model ({detail})")
+        raise CheckpointError(mismatch(Path(path), config.name, missing, unexpected, wrong))
     model.load_state_dict(state)
     if hasattr(model, "set_temperature"):
         model.set_temperature(temperature)
