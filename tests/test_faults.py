@@ -533,3 +533,118 @@ def test_a_temperature_inside_its_range_loads(small_checkpoint, tmp_path):
         assert ie.load_model(_with_metadata(small_checkpoint, tmp_path / "e.safetensors",
                                             temperature=edge)).get_temperature() == pytest.approx(float(edge))
 
+
+# -- hostile inputs: a method's maps --------------------------------------------------------------------
+class NaNMapsForTests(ie.Attribution):
+    """A plugin whose maps hold one NaN: before, the report showed ``importance 1.0`` and exit 0."""
+
+    name = "test-nan-maps"
+
+    def maps(self, clips, target):
+        spatial = torch.rand(clips.shape[0], clips.shape[1], self.model.config.grid, self.model.config.grid)
+        spatial[-1, 0, 0, 0] = float("nan")
+        return spatial, spatial.nan_to_num().flatten(2).sum(-1)
+
+
+class InfiniteMapsForTests(NaNMapsForTests):
+    """Infinite frame importance: before, ``null`` in the report and exit 0."""
+
+    name = "test-inf-maps"
+
+    def maps(self, clips, target):
+        spatial = torch.rand(clips.shape[0], clips.shape[1], self.model.config.grid, self.model.config.grid)
+        temporal = spatial.flatten(2).sum(-1)
+        temporal[0, -1] = float("inf")
+        return spatial, temporal
+
+
+class WrongShapeMapsForTests(NaNMapsForTests):
+    """Spatial maps without their frame axis."""
+
+    name = "test-wrong-shape-maps"
+
+    def maps(self, clips, target):
+        g = self.model.config.grid
+        return torch.rand(clips.shape[0], g, g), torch.rand(clips.shape[0], clips.shape[1])
+
+
+class NaNResultForTests(NaNMapsForTests):
+    """Overrides ``_attribute`` (as the built-ins do) instead of ``maps``: checked all the same."""
+
+    name = "test-nan-result"
+
+    def _attribute(self, clips, target):
+        result = super()._attribute(clips, target)
+        return result._replace(spatial=torch.full_like(result.spatial, float("nan")))
+
+
+BROKEN_METHODS = {NaNMapsForTests: "NaN maps", InfiniteMapsForTests: "infinite maps",
+                  WrongShapeMapsForTests: "maps of the wrong shape", NaNResultForTests: "NaN maps"}
+
+
+@pytest.fixture()
+def broken_methods():
+    """The broken plugins registered for one test, then removed: no other test sees them."""
+    from istvt_explain.attribution import registry
+
+    for cls in BROKEN_METHODS:
+        registry.register_method(cls)
+    yield BROKEN_METHODS
+    for cls in BROKEN_METHODS:
+        registry.METHODS.pop(cls.name, None)
+
+
+def test_broken_maps_of_a_plugin_are_one_clear_error(broken_methods):
+    from istvt_explain.errors import MethodOutputError
+
+    model = tiny_model(image_size=SIZE, frames=FRAMES, depth=1)
+    clips = torch.rand(2, FRAMES, 3, SIZE, SIZE) * 2 - 1
+    for cls, problem in broken_methods.items():
+        with pytest.raises(MethodOutputError, match=f"method '{cls.name}' returned {problem}") as info:
+            ie.explain(model, clips, method=cls.name)
+        assert len(str(info.value).splitlines()) == 1
+        with pytest.raises(MethodOutputError):
+            ie.explain_batches(model, clips, cls.name, batch_size=1)
+
+
+def test_broken_maps_of_a_built_in_are_one_clear_error(monkeypatch):
+    from istvt_explain.attribution.registry import get_method
+    from istvt_explain.errors import MethodOutputError
+
+    rollout = get_method("rollout")
+    original = rollout._attribute
+
+    def poisoned(self, clips, target):
+        result = original(self, clips, target)
+        return result._replace(temporal=result.temporal / 0.0 - result.temporal / 0.0)  # NaN everywhere
+
+    monkeypatch.setattr(rollout, "_attribute", poisoned)
+    model = tiny_model(image_size=SIZE, frames=FRAMES, depth=1)
+    with pytest.raises(MethodOutputError, match="method 'rollout' returned NaN maps"):
+        ie.explain(model, torch.rand(1, FRAMES, 3, SIZE, SIZE), method="rollout")
+
+
+@pytest.fixture(scope="module")
+def demo_media(tmp_path_factory) -> tuple[Path, Path]:
+    """A short demo video (data.demo_video: 6 real frames, 6 manipulated) and one-block tiny-preset weights."""
+    from istvt_explain.data.demo_video import make_demo_video
+
+    folder = tmp_path_factory.mktemp("demo")
+    video = make_demo_video(folder / "demo.mp4", frames_per_half=6, size=(320, 240)).path
+    weights = folder / "tiny.safetensors"
+    ie.save_checkpoint(tiny_model(image_size=PRESET, frames=PRESET, depth=1), weights)
+    return video, weights
+
+
+def test_the_command_line_gives_no_report_for_broken_maps(broken_methods, demo_media, tmp_path, capsys):
+    from istvt_explain.cli import main
+
+    video, weights = demo_media
+    for cls, problem in broken_methods.items():
+        report, out = tmp_path / f"{cls.name}.json", tmp_path / f"{cls.name}.mp4"
+        code = main([str(video), "--weights", str(weights), "--method", cls.name, "--detector", "haar",
+                     "--json", str(report), "--out", str(out), "--quiet"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert f"{video}: explanation method '{cls.name}' returned {problem}" in err
+        assert not report.exists() and not out.exists()

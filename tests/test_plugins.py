@@ -71,7 +71,7 @@ def test_maps_with_wrong_shapes_are_refused(plugin):
             return torch.zeros(clips.shape[0], 4, 4), torch.zeros(clips.shape[0])
 
     model = tiny_model(depth=1)
-    with pytest.raises(ValueError, match=r"maps\(\) must return spatial maps"):
+    with pytest.raises(ValueError, match="returned maps of the wrong shape: spatial maps"):
         Broken(model).attribute(torch.rand(1, 3, 3, 64, 64))
 
 

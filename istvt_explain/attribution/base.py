@@ -14,6 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import nn
 
+from ..errors import MethodOutputError
 from ..models.precision import DEFAULT_PRECISION, autocast, resolve_precision, upcast
 from .catalogue import Cost, MethodFacts
 from .explanation import Explanation
@@ -163,6 +164,7 @@ class Attribution:
         private = clips.detach().to(device=self.device, dtype=self.dtype, copy=True)
         with eval_mode(self.model), autocast(self.precision, self.device) as precision:
             spatial, temporal, logits, index, extras = self._attribute(private, target)
+        check_method_maps(self.name, spatial, temporal, logits, clips.shape[0], clips.shape[1])
         spatial, temporal, logits = upcast(spatial), upcast(temporal), upcast(logits)
         extras = {k: upcast(v) if isinstance(v, torch.Tensor) else v for k, v in extras.items()}
         fake, explained = class_probability(self.model, logits.detach(), index)
@@ -189,14 +191,7 @@ class Attribution:
         with torch.no_grad():
             logits = self.model(clips)
         index = self._index(target, logits)
-        spatial, temporal = self.maps(clips, index)
-        b, t = clips.shape[:2]
-        if not (isinstance(spatial, torch.Tensor) and spatial.dim() == 4 and tuple(spatial.shape[:2]) == (b, t)):
-            raise ValueError(f"{self.name}: maps() must return spatial maps (B, T, h, w) with B, T = {b}, {t}, "
-                             f"got {tuple(getattr(spatial, 'shape', ()))}")
-        if not (isinstance(temporal, torch.Tensor) and tuple(temporal.shape) == (b, t)):
-            raise ValueError(f"{self.name}: maps() must return frame importance (B, T) = ({b}, {t}), "
-                             f"got {tuple(getattr(temporal, 'shape', ()))}")
+        spatial, temporal = self.maps(clips, index)  # checked in ``attribute``, as every method's maps are
         return MethodResult(spatial, temporal, logits, index, {})
 
     def _index(self, target: Target, logits: torch.Tensor) -> torch.Tensor:
@@ -212,6 +207,31 @@ class Attribution:
         """(B, T, N) patch values -> (B, T, g, g)."""
         g = self.model.config.grid
         return token_maps.reshape(token_maps.shape[0], token_maps.shape[1], g, g)
+
+
+def check_method_maps(name: str, spatial: Any, temporal: Any, logits: torch.Tensor, batch: int, frames: int) -> None:
+    """``MethodOutputError`` unless the maps are tensors of the right shape, finite for every clip the model
+    scored finitely.
+
+    The one check every method's output passes (``Attribution.attribute``): a plugin is held to what the
+    built-ins are, and a broken map becomes one clear error instead of "importance 1.0" or ``null`` in a
+    report.  A clip whose score is itself NaN is the model's fault, named as such by the video job.
+    """
+    for what, maps, dims in (("spatial maps", spatial, 4), ("frame importance", temporal, 2)):
+        shape = tuple(getattr(maps, "shape", ()))
+        fits = shape[:2] == (batch, frames) and len(shape) == dims and all(n >= 1 for n in shape)
+        if not isinstance(maps, torch.Tensor) or not fits:
+            wanted = f"({batch}, {frames}, h, w)" if dims == 4 else f"({batch}, {frames})"
+            raise MethodOutputError(name, f"maps of the wrong shape: {what} {shape} ({type(maps).__name__}), "
+                                          f"not a tensor {wanted}")
+    scored = torch.isfinite(logits.detach().float().reshape(batch, -1)).all(dim=1)
+    for what, maps in (("spatial maps", spatial), ("frame importance", temporal)):
+        values = maps.detach()
+        broken = ~torch.isfinite(values.reshape(batch, -1)).all(dim=1) & scored.to(values.device)
+        if bool(broken.any()):
+            clip = int(torch.nonzero(broken)[0])
+            kind = "NaN" if bool(torch.isnan(values[clip]).any()) else "infinite"
+            raise MethodOutputError(name, f"{kind} maps", clip, what)
 
 
 def _plain_target(target: Target) -> int | None:

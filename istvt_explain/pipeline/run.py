@@ -18,7 +18,7 @@ from ..attribution.explanation import Explanation
 from ..data.clips import VideoClips, extract_face_clips, normalize_clip
 from ..data.detectors import detector_for
 from ..data.video import VideoReader
-from ..errors import InputError
+from ..errors import InputError, MethodOutputError
 from .analysis import VideoAnalysis, aggregate_frames
 from .options import PipelineOptions
 from .timing import StageTimer
@@ -114,8 +114,12 @@ def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineO
         # uint8 to the device, scaled there: a quarter of the bytes to copy, and no CPU pass over them
         return normalize_clip(torch.from_numpy(video.crops[positions]).to(device))
 
+    explained = 0  # clips done before the batch that runs: a broken map is named by its clip in the video
+
     def on_batch(done: int, total: int, part: Explanation) -> None:
+        nonlocal explained
         _require_finite_scores(part, video.path, done - part.batch_size)
+        explained = done
         if progress:
             progress("explain", done, total)
 
@@ -123,6 +127,8 @@ def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineO
         try:
             return explain_batches(model, video.clip_positions, options.method, batch_size=options.batch_size,
                                    to_input=to_input, on_batch=on_batch, precision=options.precision)
+        except MethodOutputError as err:
+            raise err.at(str(video.path), explained) from None
         except InputError:
             raise
         except ValueError as err:  # a method's option or precision this input or device refuses
