@@ -26,9 +26,11 @@ Sections (each writes its numbers into ``OUT/gpu.json`` and a table into ``OUT/g
 5. ``ddp``: the same step under DistributedDataParallel with NCCL on every GPU, when there are several.
 
 ``--smoke``: tiny preset, batches 1 and 2, two repeats, a 320x180 2 s video, one CPU thread, no
-``torch.compile`` on the CPU (it takes minutes there; ``--compile on`` forces it).  Quote ratios rather
+``torch.compile`` on the CPU (it takes minutes there; ``--compile on`` forces it).  Without ``--device``
+it runs on the GPU when there is one and on the CPU otherwise, saying so in one line.  Quote ratios rather
 than absolute times on a shared machine.  Exit status 0 when every section ran (cells may still say
-failed or skipped), 1 when a whole section failed, and a one-line error when CUDA is asked for and absent.
+failed or skipped), 1 when a whole section failed, and a one-line error when CUDA is asked for (``--device
+cuda``, or the default outside ``--smoke``) and absent.
 """
 
 from __future__ import annotations
@@ -797,7 +799,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for gpu.md and gpu.json")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks every code path in about a minute")
-    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    parser.add_argument("--device", choices=("cuda", "cpu"),
+                        help="default cuda; with --smoke, the CPU when no CUDA device is present (said in one line)")
     parser.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
                         help="torch.compile cells (auto: on a GPU only)")
     parser.add_argument("--time-limit", type=float, metavar="S",
@@ -813,16 +816,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def check_device(name: str) -> torch.device:
-    """Refuse CUDA early and in one line when there is none: no half-written results."""
-    if name == "cuda":
-        with warnings.catch_warnings():  # a driver warning here would add lines to the one-line error
-            warnings.simplefilter("ignore")
-            available = torch.cuda.is_available()
-        if not available:
-            raise SystemExit(f"bench_gpu: error: --device cuda: no CUDA device is available (torch "
-                             f"{torch.__version__}); use --device cpu")
-    return torch.device(name)
+def check_device(name: str | None, smoke: bool = False) -> torch.device:
+    """The device to measure: ``name``, or (None) cuda, except that a smoke run falls back to the CPU.
+
+    Why the fallback: the smoke run checks code paths, so it is meant to run everywhere; an explicit
+    ``--device cuda`` without CUDA is refused early and in one line instead (no half-written results).
+    """
+    if name == "cpu":
+        return torch.device("cpu")
+    with warnings.catch_warnings():  # a driver warning here would add lines to the one-line message
+        warnings.simplefilter("ignore")
+        available = torch.cuda.is_available()
+    if not available and name is None and smoke:
+        print("bench_gpu: no CUDA device is available; the smoke run falls back to the CPU (--device cpu)",
+              file=sys.stderr, flush=True)
+        return torch.device("cpu")
+    if not available:
+        raise SystemExit(f"bench_gpu: error: --device cuda: no CUDA device is available (torch "
+                         f"{torch.__version__}); use --device cpu")
+    return torch.device("cuda")
 
 
 @contextlib.contextmanager
@@ -838,7 +850,7 @@ def section_guard(results: dict, name: str) -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    device = check_device(args.device)
+    device = check_device(args.device, smoke=args.smoke)
     settings = SMOKE if args.smoke else FULL
     if args.time_limit is not None:
         settings = dataclasses.replace(settings, time_limit_s=args.time_limit)

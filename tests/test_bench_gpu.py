@@ -107,12 +107,27 @@ def test_explain_e2e_train_and_ddp_sections(smoke) -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
-def test_device_cuda_without_cuda_fails_in_one_line(tmp_path) -> None:
-    proc = run("--smoke", "--device", "cuda", "--out", str(tmp_path / "out"), timeout=120)
+@pytest.mark.parametrize("asked", [("--smoke", "--device", "cuda"), ()], ids=["smoke-device-cuda", "full-run"])
+def test_cuda_without_cuda_fails_in_one_line(tmp_path, asked) -> None:
+    """Asked for by name, or by the full run's default: refused at once, nothing half-written."""
+    proc = run(*asked, "--out", str(tmp_path / "out"), timeout=120)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cuda" in lines[0].lower(), proc.stderr
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_smoke_without_a_device_falls_back_to_the_cpu_in_one_line(tmp_path) -> None:
+    """``--smoke`` alone runs everywhere: on a machine without CUDA it says so once and measures the CPU.
+    Only the DDP section (skipped at once on a CPU) keeps the check short."""
+    proc = run("--smoke", "--only", "ddp", "--out", str(tmp_path), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    notes = [line for line in proc.stderr.splitlines() if "falls back to the CPU" in line]
+    assert len(notes) == 1 and "no CUDA device" in notes[0], proc.stderr
+    results = json.loads((tmp_path / "gpu.json").read_text())
+    assert results["meta"]["device_type"] == "cpu" and results["meta"]["smoke"] is True
+    assert results["ddp"]["status"].startswith("skipped:")
 
 
 @pytest.mark.slow
