@@ -213,6 +213,20 @@ def test_frame_removal_table_covers_every_subset_and_top_and_bottom_pick_the_ext
     assert sorted(top) == [1, 3] and sorted(bottom) == [0, 2]
 
 
+@pytest.mark.parametrize("removal", ["frozen", "blur", "grey"])
+def test_frame_removal_table_embeds_each_frame_once_with_the_same_answers(model, removal):
+    """The pooled frames give the probabilities of the assembled clips (each frame embedded once)."""
+    import itertools
+
+    clip = torch.rand(3, 3, 64, 64) * 2 - 1
+    for k in (1, 2):
+        table = frame_removal_table(model, clip, 1, k, removal, batch=2)
+        variants = torch.stack([clip] + [replace_frames(clip, s, removal) for s in itertools.combinations(range(3), k)])
+        probs = target_probability(model, variants, 1).numpy()
+        np.testing.assert_allclose(table.drops, probs[0] - probs[1:], atol=1e-6)
+        assert np.ptp(table.drops) > 0  # the subsets differ, so a misplaced frame would show
+
+
 # -- sanity, robustness, sparseness --------------------------------------------------------------------
 def test_similarities_ignore_the_sign_and_see_flat_maps():
     a = torch.rand(2, 5, 5)
@@ -252,6 +266,17 @@ def test_sanity_passes_a_model_map_and_fails_an_input_only_map(model):
     failed = sanity_check(model, brightness)
     assert failed.final.spearman == pytest.approx(1.0) and failed.final.ssim == pytest.approx(1.0)
     assert failed.passed is False
+    at_once = sanity_check(model, saliency, independent=False, every_stage=False)
+    assert [s.stage for s in at_once.cascading] == ["entry flow"]  # one map, of the cascade's last model
+    torch.testing.assert_close(at_once.final_maps, passed.final_maps)
+    assert at_once.final == passed.final
+
+
+def test_costly_methods_check_fewer_clips_but_never_more_than_the_run():
+    settings = JudgingSettings(sanity_clips=12, robustness_clips=10)
+    assert settings.check_clips("integrated-gradients", "sanity") == 6
+    assert settings.check_clips("rollout", "sanity") == 12 and settings.check_clips("rollout", "robustness") == 10
+    assert JudgingSettings(sanity_clips=2).check_clips("integrated-gradients", "sanity") == 2
 
 
 def test_max_sensitivity_of_a_steady_map_is_small_and_of_fresh_noise_large():

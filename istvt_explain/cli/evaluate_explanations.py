@@ -80,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     if args.clips < 2 or args.steps < 1 or args.sanity_clips < 1 or args.robustness_clips < 1:
         raise InputError("--clips must be >= 2, --steps, --sanity-clips and --robustness-clips >= 1")
     methods = tuple(resolve_method(m) for m in args.methods) if args.methods else tuple(available_methods())
-    model = _load(args)
+    from ..models.inference import optimize_for_inference
+
+    model = optimize_for_inference(_load(args))  # channels-last convolutions: about 2x on these CPUs
     c = model.config
     if not 1 <= args.top_k < c.frames:
         raise InputError(f"--top-k must be in 1..{c.frames - 1} for {c.frames}-frame clips")

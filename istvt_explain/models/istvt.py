@@ -83,9 +83,21 @@ class ISTVT(nn.Module):
         """Clips -> token grid (B, T+1, N+1, D) with class tokens and positional embedding."""
         self.check_clips(clips)
         b, t = clips.shape[:2]
-        feats = self.backbone(clips.flatten(0, 1))  # (B*T, 728, g, g)
-        tokens = feats.flatten(2).transpose(1, 2).reshape(b, t, -1, BACKBONE_CHANNELS)
-        tokens = self.proj(tokens)
+        tokens = self.frame_tokens(clips.flatten(0, 1))
+        return self.token_grid(tokens.reshape(b, t, *tokens.shape[1:]))
+
+    def frame_tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames (P, 3, H, W) -> their projected patch tokens (P, N, D).
+
+        Each frame is embedded on its own (in eval mode), so a caller that scores many clips built from
+        the same frames (the judge's frame removals) embeds each distinct frame once.
+        """
+        feats = self.backbone(frames)  # (P, 728, g, g)
+        return self.proj(feats.flatten(2).transpose(1, 2))
+
+    def token_grid(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Patch tokens (B, T, N, D) -> token grid (B, T+1, N+1, D): class tokens and positions added."""
+        b, t = tokens.shape[:2]
         dim = tokens.shape[-1]
         x = torch.cat([self.spatial_cls.expand(b, t, 1, dim), tokens], dim=2) + self.pos_embed
         return torch.cat([self.temporal_cls.expand(b, 1, x.shape[2], dim), x], dim=1)

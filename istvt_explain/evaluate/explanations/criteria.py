@@ -73,7 +73,7 @@ class Sanity(Criterion):
 
     def measure(self, context: JudgingContext, method: JudgedMethod) -> Measurement:
         s = context.settings
-        clips = spread_subset(context.identities, s.sanity_clips)
+        clips = spread_subset(context.identities, s.check_clips(method.name, "sanity"))
         x = context.clips[clips]
         target = context.explained[clips].tolist()
 
@@ -83,7 +83,9 @@ class Sanity(Criterion):
         first, again = maps_of(context.model), maps_of(context.model)
         nudge = torch.randn(x.shape, generator=torch.Generator().manual_seed(s.seed + 11)).to(x.device, x.dtype)
         nudged = maps_of(context.model, x + NUDGE * nudge)
-        cascade = sanity_check(context.model, maps_of, s.seed + 1, original=first, independent=s.independent)
+        every_stage = s.full_cascade_for_costly or method.cls.cost != "many-passes"
+        cascade = sanity_check(context.model, maps_of, s.seed + 1, original=first, independent=s.independent,
+                               every_stage=every_stage)
         randomised = cascade.final_maps
         repeat = np.array([spearman(first[i], again[i]) for i in range(len(clips))])
         steady = np.array([spearman(first[i], nudged[i]) for i in range(len(clips))])
@@ -249,7 +251,7 @@ class Robustness(Criterion):
 
     def measure(self, context: JudgingContext, method: JudgedMethod) -> Measurement:
         s = context.settings
-        clips = spread_subset(context.identities, s.robustness_clips)
+        clips = spread_subset(context.identities, s.check_clips(method.name, "robustness"))
         target = context.explained[clips].tolist()
 
         def maps_of(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

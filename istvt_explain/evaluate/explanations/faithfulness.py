@@ -54,6 +54,31 @@ def target_probability(model: nn.Module, clips: torch.Tensor, index: torch.Tenso
     return torch.cat(out)
 
 
+def frame_mix_probability(model: nn.Module, frames: torch.Tensor, picks: torch.Tensor, index: int,
+                          batch: int = 16) -> torch.Tensor:
+    """Probability of class column ``index`` for clips assembled from a pool of ``frames`` (P, 3, H, W):
+    clip v shows ``frames[picks[v, t]]`` at time t (``picks`` (V, T) indices).
+
+    The same as ``target_probability`` on the assembled clips, but each pooled frame goes through the
+    Xception entry flow once, however many clips show it: the frame removals of the temporal test
+    (C(T, k) + 1 clips of one clip's frames and their replacements) cost about ``2 T`` frame embeddings
+    instead of ``T (C(T, k) + 1)``.  A model without ``frame_tokens`` gets the assembled clips.
+    """
+    picks = picks.to(frames.device).long()
+    if not (hasattr(model, "frame_tokens") and hasattr(model, "token_grid")):
+        return target_probability(model, frames[picks], index, batch)
+    model.check_clips(frames[picks[:1]])
+    with torch.no_grad():
+        tokens = torch.cat([model.frame_tokens(frames[s:s + batch]) for s in range(0, frames.shape[0], batch)])
+        out = []
+        for start in range(0, picks.shape[0], batch):
+            grid = model.token_grid(tokens[picks[start:start + batch]])
+            logits = model.forward_head(model.forward_blocks(grid))
+            column = torch.full((logits.shape[0],), index, dtype=torch.long, device=logits.device)
+            out.append(class_probability(model, logits, column)[1])
+    return torch.cat(out)
+
+
 def blurred(clip: torch.Tensor) -> torch.Tensor:
     """(T, 3, H, W) -> the same clip under a Gaussian blur of sigma ``BLUR_SIGMA_FRACTION`` of the side."""
     from torchvision.transforms.functional import gaussian_blur

@@ -159,11 +159,13 @@ def sanity_figure(result: JudgingResult) -> Figure:
         fig = Figure(figsize=(PAGE_WIDTH, 2.4))
         axes = fig.subplots(1, 2, sharey=True)
         for ax, key, title in zip(axes, ("spearman", "ssim"), ("|Spearman|", "SSIM"), strict=True):
+            # every stage of the longest cascade; a method that randomised every stage at once has its one
+            # point at the last stage
+            stages = max(([s.stage for s in result.sanity[n].cascading] for n in names), key=len, default=[])
             for name in names:
                 steps = result.sanity[name].cascading
-                ax.plot(range(len(steps)), [getattr(s, key) for s in steps], marker="o", label=name,
-                        color=colours.get(name), markersize=3)
-            stages = [s.stage for s in result.sanity[names[0]].cascading] if names else []
+                ax.plot([stages.index(s.stage) for s in steps], [getattr(s, key) for s in steps], marker="o",
+                        label=name, color=colours.get(name), markersize=3)
             ax.axhline(SANITY_THRESHOLD, color="0.3", linestyle="--", linewidth=0.8, label="pass threshold")
             ax.set_xticks(range(len(stages)))
             ax.set_xticklabels(stages, rotation=45, ha="right")

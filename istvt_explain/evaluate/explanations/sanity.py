@@ -144,19 +144,25 @@ MapFn = Callable[[nn.Module], torch.Tensor]  # model -> (K, T, h, w) maps of the
 
 
 def sanity_check(model: nn.Module, maps_of: MapFn, seed: int = 0, *, original: torch.Tensor | None = None,
-                 independent: bool = True) -> SanityResult:
+                 independent: bool = True, every_stage: bool = True) -> SanityResult:
     """Run the cascading protocol (and the independent one, unless ``independent`` is False) with
     ``maps_of`` (the method's maps of fixed clips for a given model); ``original``: the maps of ``model``
-    when the caller has them already."""
+    when the caller has them already.
+
+    ``every_stage`` False: randomise all stages before the one map, so the cascade holds only its last
+    step.  The stages draw from the generator in the cascade's order, so that model, and its maps, are
+    exactly the full cascade's last ones (what the verdict reads), for one map instead of one per stage.
+    """
     original = (maps_of(model) if original is None else original).detach().cpu()
     stages = randomisation_stages(model)
     cascade = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
     cascading = []
-    for label, prefixes in stages:
+    for n, (label, prefixes) in enumerate(stages):
         randomize_parameters(cascade, prefixes, generator)
-        final = maps_of(cascade).detach().cpu()
-        cascading.append(_compare(label, original, final))
+        if every_stage or n == len(stages) - 1:
+            final = maps_of(cascade).detach().cpu()
+            cascading.append(_compare(label, original, final))
     del cascade
     alone_steps = []
     for i, (label, prefixes) in enumerate(stages if independent else ()):

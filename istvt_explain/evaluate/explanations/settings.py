@@ -18,6 +18,10 @@ ROBUSTNESS_RADIUS = 0.02
 """L-infinity radius of the robustness perturbations, in the model's normalised units (2.5 grey levels)."""
 BASELINE_CLIPS = {"integrated-gradients": 24, "occlusion": 24, "saliency": 48, "frame-ablation": 48}
 """The Captum baselines cost tens of forward passes per clip: judged on a stated subset by default."""
+BASELINE_CHECK_CLIPS = {"integrated-gradients": 6, "occlusion": 6, "frame-ablation": 12}
+"""Clips of the sanity and robustness checks (which explain each clip 5 to 10 times over) for the
+costliest baselines, in place of ``sanity_clips`` and ``robustness_clips``: integrated gradients takes
+about 10 s per map of one clip on two CPU cores."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,11 @@ class JudgingSettings:
             every person.
         independent: also run Adebayo's independent randomisation (reported; the verdict reads the
             cascading one).
+        method_check_clips: per method name, the clips of its sanity and robustness checks (in place of
+            ``sanity_clips`` and ``robustness_clips`` where fewer).
+        full_cascade_for_costly: run the whole cascade (a map after every randomised stage) for methods
+            that cost many passes too.  By default they randomise every stage at once: the same randomised
+            model as the cascade's last step, which is the one the verdict reads, for a seventh of the cost.
         robustness_radius: the L-infinity radius of the robustness perturbations (normalised units).
         token_removals: how tokens are removed for the deletion and insertion verdicts.  ROAD alone by
             default: it stays near the data, where blurring or greying a face is itself evidence to a
@@ -51,6 +60,8 @@ class JudgingSettings:
     sanity_clips: int = 12
     robustness_clips: int = 12
     independent: bool = False
+    method_check_clips: Mapping[str, int] = field(default_factory=lambda: dict(BASELINE_CHECK_CLIPS))
+    full_cascade_for_costly: bool = False
     robustness_radius: float = ROBUSTNESS_RADIUS
     token_removals: tuple[str, ...] = ("road",)
     frame_removals: tuple[str, ...] = FRAME_REMOVALS
@@ -58,3 +69,9 @@ class JudgingSettings:
     method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     method_clips: Mapping[str, int] = field(default_factory=lambda: dict(BASELINE_CLIPS))
     batch_size: int = 8
+
+    def check_clips(self, method: str, criterion: str) -> int:
+        """Clips of the ``sanity`` or ``robustness`` check of ``method``: never more than the run's own
+        count (a quick run with 2 sanity clips stays quick for every method)."""
+        default = self.sanity_clips if criterion == "sanity" else self.robustness_clips
+        return min(default, self.method_check_clips.get(method, default))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .faithfulness import blurred, target_probability
+from .faithfulness import blurred, frame_mix_probability
 from .settings import FRAME_REMOVALS
 
 
@@ -72,9 +72,36 @@ def frame_removal_table(model: nn.Module, clip: torch.Tensor, index: int, k: int
     if not 1 <= k < t:
         raise ValueError(f"k must be in 1..{t - 1} for clips of {t} frames, got {k}")
     subsets = list(itertools.combinations(range(t), k))
-    variants = torch.stack([clip] + [replace_frames(clip, s, removal) for s in subsets])
-    probs = target_probability(model, variants, index, batch).cpu().numpy()
+    pool, picks = _frame_pool(clip, subsets, removal)
+    probs = frame_mix_probability(model, pool, picks, index, batch).cpu().numpy()
     return FrameRemovalTable(subsets, float(probs[0]) - probs[1:])
+
+
+def _frame_pool(clip: torch.Tensor, subsets: Sequence[tuple[int, ...]], removal: str
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct frames of the clip and of every removal of ``subsets`` (its first row the clip
+    itself), and which frame each of those clips shows when: the same clips as ``replace_frames``."""
+    t = clip.shape[0]
+    replaced = {"frozen": None, "blur": lambda: blurred(clip), "grey": lambda: torch.zeros_like(clip)}
+    if removal not in replaced:
+        raise ValueError(f"unknown frame removal {removal!r}; choose one of {', '.join(FRAME_REMOVALS)}, grey")
+    pool = clip if replaced[removal] is None else torch.cat([clip, replaced[removal]()])
+    rows = [list(range(t))]
+    for subset in subsets:
+        chosen = set(subset)
+        kept = [f for f in range(t) if f not in chosen]
+        if removal == "frozen" and not kept:
+            raise ValueError("a frozen clip needs at least one kept frame")
+        row = []
+        for f in range(t):
+            if f not in chosen:
+                row.append(f)
+            elif removal == "frozen":
+                row.append(min(kept, key=lambda k, f=f: (abs(k - f), k)))
+            else:
+                row.append(t + f)
+        rows.append(row)
+    return pool, torch.tensor(rows)
 
 
 def top_and_bottom(frame_importance: torch.Tensor, k: int, generator: torch.Generator | None = None
