@@ -91,8 +91,16 @@ def as_uint8_clips(clips: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
 def load_analysis_model(weights: str | None = None, device: str | torch.device | None = None) -> torch.nn.Module:
     """``weights`` when given; else the demo weights; else (a checkout without them) a seeded random tiny model.
 
-    The last case says so on stderr: figures of a random model show the machinery, not a detector.
+    The last case says so on stderr: figures of a random model show the machinery, not a detector.  The
+    model is readied for inference (channels-last convolutions on a CPU: about twice as fast, the same
+    answers to float rounding).
     """
+    from ..models.inference import optimize_for_inference
+
+    return optimize_for_inference(_analysis_model(weights, device))
+
+
+def _analysis_model(weights: str | None, device: str | torch.device | None) -> torch.nn.Module:
     import sys
 
     from ..errors import InputError
