@@ -6,13 +6,16 @@ detection, 32 px crops, a 1-layer tiny model.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -648,3 +651,66 @@ def test_the_command_line_gives_no_report_for_broken_maps(broken_methods, demo_m
         assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
         assert f"{video}: explanation method '{cls.name}' returned {problem}" in err
         assert not report.exists() and not out.exists()
+
+
+# -- hostile folders and interrupted scans ----------------------------------------------------------------
+def _scan(folder: Path, weights: Path, out: Path, *extra: str) -> int:
+    from istvt_explain.cli import main
+
+    return main(["scan", str(folder), "--out", str(out), "--weights", str(weights), "--detector", "haar",
+                 "--method", "rollout", "-q", *extra])
+
+
+def _scan_rows(out: Path) -> dict[str, dict]:
+    """results.csv by file name (the CSV is UTF-8 whatever the names: a non-UTF-8 one is shown escaped)."""
+    with open(out / "results.csv", newline="", encoding="utf-8") as fh:
+        return {row["path"].rsplit("/", 1)[-1]: row for row in csv.DictReader(fh)}
+
+
+def _fifo_opened(fifo: Path):
+    """A check of whether anyone opened ``fifo`` meanwhile, without ever blocking the test.
+
+    A thread waits to open it for writing, which returns once a reader opens it (and then closes it,
+    so that the reader sees its end instead of hanging); the check releases the thread itself.
+    """
+    opened = threading.Event()
+
+    def writer() -> None:
+        os.close(os.open(fifo, os.O_WRONLY))
+        opened.set()
+
+    threading.Thread(target=writer, daemon=True).start()
+
+    def check() -> bool:
+        was = opened.wait(0.2)
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        return was
+
+    return check
+
+
+def test_hostile_entries_of_a_scanned_folder_are_error_rows(demo_media, tmp_path, capsys):
+    """Before: a symlink loop gave a RuntimeError traceback and a non-UTF-8 name a UnicodeEncodeError
+    (exit 1, no results.csv, no index.html); a FIFO would have blocked the scan for ever."""
+    video, weights = demo_media
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(video, os.fsencode(folder) + b"/caf\xe9.mp4")
+    (folder / "loop-a.mp4").symlink_to("loop-b.mp4")
+    (folder / "loop-b.mp4").symlink_to("loop-a.mp4")
+    (folder / "zero.mp4").symlink_to("/dev/zero")  # a device that never ends, if it were read
+    os.mkfifo(folder / "pipe.mp4")
+    fifo_opened = _fifo_opened(folder / "pipe.mp4")
+    out = tmp_path / "out"
+    code = _scan(folder, weights, out)
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err, err
+    rows = _scan_rows(out)
+    assert sorted(rows) == ["caf\\xe9.mp4", "loop-a.mp4", "loop-b.mp4", "pipe.mp4", "zero.mp4"]
+    assert rows["caf\\xe9.mp4"]["error"] == "" and rows["caf\\xe9.mp4"]["verdict"] in ("real", "fake")
+    assert rows["loop-a.mp4"]["error"] == rows["loop-b.mp4"]["error"] == "symlink loop"
+    assert rows["pipe.mp4"]["error"] == "not a regular file (FIFO)"
+    assert rows["zero.mp4"]["error"] == "not a regular file (character device)"
+    assert all(row["verdict"] == "" for name, row in rows.items() if name != "caf\\xe9.mp4")
+    assert "caf\\xe9.mp4" in (out / "index.html").read_text(encoding="utf-8")
+    assert not fifo_opened()

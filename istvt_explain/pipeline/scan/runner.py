@@ -26,7 +26,7 @@ from typing import Any
 from ...data._files import write_atomic
 from ...errors import InputError
 from ...render.index import THUMB_WIDTH
-from .discovery import video_key
+from .discovery import unreadable, video_key
 from .results import ResultsFolder, ScanRow, row_from_record, write_index, write_table
 
 VideoDoneFn = Callable[[Path, ScanRow, bool], None]
@@ -225,6 +225,9 @@ def _face_clips_job(video: Path, image_size: int, frames: int, options) -> tuple
     from ..run import find_face_clips
 
     started = time.perf_counter()
+    problem = unreadable(video)  # before any open: a FIFO would block, a device never end
+    if problem is not None:
+        raise InputError(problem)
     clips = find_face_clips(video, image_size, frames, options)
     return clips, time.perf_counter() - started
 
