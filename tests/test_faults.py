@@ -714,3 +714,84 @@ def test_hostile_entries_of_a_scanned_folder_are_error_rows(demo_media, tmp_path
     assert all(row["verdict"] == "" for name, row in rows.items() if name != "caf\\xe9.mp4")
     assert "caf\\xe9.mp4" in (out / "index.html").read_text(encoding="utf-8")
     assert not fifo_opened()
+
+
+class ZeroDivisionForTests(ie.Attribution):
+    """A plugin with a bug, switched off by the test: before, a scan with it gave a ZeroDivisionError
+    traceback, exit 1 and no results.csv or index.html."""
+
+    name = "test-zero-division"
+    broken = True
+
+    def maps(self, clips, target):
+        if type(self).broken:
+            return 1 / 0
+        spatial = torch.rand(clips.shape[0], clips.shape[1], self.model.config.grid, self.model.config.grid)
+        return spatial, spatial.flatten(2).sum(-1)
+
+
+def _live_exceptions(mentioning: str) -> int:
+    """How many ZeroDivisionErrors, and exceptions whose message names ``mentioning``, are alive
+    (``type(o)``: ``isinstance`` would wake torch's lazy modules)."""
+    import gc
+
+    return sum(issubclass(type(o), BaseException) and (type(o) is ZeroDivisionError or mentioning in str(o))
+               for o in gc.get_objects())
+
+
+def test_a_method_that_raises_costs_only_its_video(demo_media, tmp_path, monkeypatch):
+    """The plugin raises on the first video and works on the last: an error row, a verdict, and no
+    exception (traceback, frames) kept alive once a failed video is recorded, nor while a video whose
+    file is broken waits in a batch group."""
+    from istvt_explain.attribution import registry
+    from istvt_explain.pipeline import PipelineOptions
+    from istvt_explain.pipeline.scan import ResultsFolder, scan_videos
+
+    video, weights = demo_media
+    videos = [tmp_path / "a.mp4", tmp_path / "broken.mp4", tmp_path / "b.mp4"]
+    for copy in videos:
+        shutil.copyfile(video, copy)
+    videos[1].write_bytes(b"not a video")
+    registry.register_method(ZeroDivisionForTests)
+    monkeypatch.setattr(ZeroDivisionForTests, "broken", True)
+    alive = []
+
+    def progress(path, row, skipped) -> None:
+        ZeroDivisionForTests.broken = False  # the second video explains itself without the bug
+        alive.append(_live_exceptions(str(tmp_path)))
+
+    try:
+        rows = scan_videos(videos, ResultsFolder(tmp_path / "out"), ie.load_model(weights),
+                           PipelineOptions(method=ZeroDivisionForTests.name, detector="haar"), weights={},
+                           progress=progress)
+    finally:
+        registry.METHODS.pop(ZeroDivisionForTests.name, None)
+    assert rows[0].error == "explanation method 'test-zero-division' failed: ZeroDivisionError: division by zero"
+    assert rows[1].error.startswith("not a readable video") and rows[2].verdict in ("real", "fake")
+    assert rows[0].verdict == "" and rows[2].error == "" and alive == [0, 0, 0]
+    assert (tmp_path / "out" / "results.csv").is_file() and (tmp_path / "out" / "index.html").is_file()
+
+
+def test_the_command_line_gives_one_line_for_a_method_that_raises(demo_media, tmp_path, capsys, monkeypatch):
+    """``scan``: that video's error row, exit 0; ``explain-video``: one line, exit 2; never a traceback."""
+    from istvt_explain.attribution import registry
+    from istvt_explain.cli import main
+
+    video, weights = demo_media
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(video, folder / "a.mp4")
+    registry.register_method(ZeroDivisionForTests)
+    monkeypatch.setattr(ZeroDivisionForTests, "broken", True)
+    try:
+        scan_code = _scan(folder, weights, tmp_path / "out", "--method", ZeroDivisionForTests.name)
+        scan_err = capsys.readouterr().err
+        code = main([str(video), "--weights", str(weights), "--method", ZeroDivisionForTests.name,
+                     "--detector", "haar", "--json", str(tmp_path / "r.json"), "--quiet"])
+        err = capsys.readouterr().err.strip()
+    finally:
+        registry.METHODS.pop(ZeroDivisionForTests.name, None)
+    failed = "explanation method 'test-zero-division' failed: ZeroDivisionError: division by zero"
+    assert scan_code == 0 and "Traceback" not in scan_err, scan_err
+    assert _scan_rows(tmp_path / "out")["a.mp4"]["error"] == failed
+    assert code == 2 and err == f"istvt-explain: error: {video}: {failed}" and not (tmp_path / "r.json").exists()
