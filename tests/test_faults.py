@@ -795,3 +795,66 @@ def test_the_command_line_gives_one_line_for_a_method_that_raises(demo_media, tm
     assert scan_code == 0 and "Traceback" not in scan_err, scan_err
     assert _scan_rows(tmp_path / "out")["a.mp4"]["error"] == failed
     assert code == 2 and err == f"istvt-explain: error: {video}: {failed}" and not (tmp_path / "r.json").exists()
+
+
+def test_stale_temporaries_of_a_killed_scan_are_removed_at_the_next_start(demo_media, tmp_path, capsys):
+    """Only the temporaries that the scan's own writes name (``.NAME.*.part``) go, and only those older
+    than the run: other files stay, and so does one written meanwhile (another rank's, at work)."""
+    from istvt_explain.pipeline.scan import ResultsFolder
+
+    _, weights = demo_media
+    out = ResultsFolder(tmp_path / "out")
+    out.create()
+    stale = [out.root / ".results.csv.k3j2h1g0.part", out.root / ".index.html.a1b2c3d4.part",
+             out.reports / ".clip-0123456789.json.x9y8z7w6.part", out.thumbs / ".clip-0123456789.jpg.q1w2e3r4.part"]
+    foreign = [out.root / "notes.part", out.reports / ".draft.txt.part", out.thumbs / "keep.jpg"]
+    busy = out.thumbs / ".other-rank-0123456789.jpg.a0s9d8f7.part"
+    for path in [*stale, *foreign, busy]:
+        path.write_bytes(b"half written")
+    os.utime(busy, (time.time() + 3600, time.time() + 3600))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.mp4")  # one cheap item: an error row, no video decoded
+    assert _scan(folder, weights, out.root) == 0, capsys.readouterr().err
+    assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in [*foreign, busy])
+    assert _scan_rows(out.root)["pipe.mp4"]["error"] == "not a regular file (FIFO)"
+
+
+SCAN_DRIVER = """
+import sys, time
+from pathlib import Path
+import istvt_explain.data._files as files
+from istvt_explain.cli import main
+
+write = files.atomic_write
+
+def slow(path, writer):  # the first record stops mid-write, its temporary on disk, until the signal
+    def slowly(tmp):
+        writer(tmp)
+        Path({marker!r}).touch()
+        time.sleep(60)
+    write(path, slowly)
+
+files.atomic_write = slow
+sys.exit(main(["scan", {folder!r}, "--out", {out!r}, "--weights", {weights!r}, "--detector", "haar",
+               "--method", "rollout", "-q"]))
+"""
+
+
+def test_sigterm_stops_a_scan_as_ctrl_c_does(demo_media, tmp_path):
+    """Before: Python's default, the process gone at once (exit -15) with its ``.part`` temporary left."""
+    video, weights = demo_media
+    folder, out, marker = tmp_path / "in", tmp_path / "out", tmp_path / "writing"
+    folder.mkdir()
+    shutil.copyfile(video, folder / "a.mp4")
+    script = SCAN_DRIVER.format(marker=str(marker), folder=str(folder), out=str(out), weights=str(weights))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    assert list(out.rglob("*.part")), "the scan is mid-write"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and err.strip() == "istvt-explain: interrupted", err
+    assert list(out.rglob("*.part")) == []

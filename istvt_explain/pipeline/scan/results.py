@@ -61,6 +61,27 @@ class ResultsFolder:
         except OSError as err:
             raise InputError(f"{self.root}: cannot write the results there ({err.strerror or err})") from None
 
+    PARTS = (("", ".results.csv.*.part"), ("", ".index.html.*.part"), ("reports", ".*.json.*.part"),
+             ("thumbs", ".*.jpg.*.part"))
+    """(subfolder, pattern) of the temporaries ``atomic_write`` names while writing this folder's files."""
+
+    def remove_stale_parts(self, before: float) -> list[Path]:
+        """Delete the temporaries an earlier, killed run left (those last changed before ``before``, a
+        wall-clock time): only the names this folder's own writes take, never another file.
+
+        Why the time: another rank of this run may be writing its own meanwhile.
+        """
+        removed = []
+        for sub, pattern in self.PARTS:
+            for part in (self.root / sub).glob(pattern):
+                try:
+                    if part.is_file() and part.stat().st_mtime < before:
+                        part.unlink()
+                        removed.append(part)
+                except FileNotFoundError:  # its writer renamed or removed it meanwhile
+                    pass
+        return removed
+
     def report_path(self, key: str) -> Path:
         return self.reports / f"{key}.json"
 

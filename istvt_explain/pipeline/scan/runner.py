@@ -49,7 +49,7 @@ VideoDoneFn = Callable[[Path, ScanRow, bool], None]
 def scan_videos(videos: Sequence[Path], folder: ResultsFolder, model, options, *, weights: dict[str, Any],
                 style=None, retry_errors: bool = False, progress: VideoDoneFn | None = None,
                 top_k: int = 5, workers: int = 0, shard: tuple[int, int] = (0, 1),
-                barrier: Callable[[], None] | None = None) -> list[ScanRow]:
+                barrier: Callable[[], None] | None = None, started: float | None = None) -> list[ScanRow]:
     """Analyse every video not yet done, record each, then rebuild ``results.csv`` and ``index.html``.
 
     ``options`` is a ``pipeline.options.PipelineOptions``; ``weights`` describes the model for the reports.
@@ -58,9 +58,13 @@ def scan_videos(videos: Sequence[Path], folder: ResultsFolder, model, options, *
     ``shard`` = (rank, world size): this process takes every world-th video of the list, from the
     rank-th (the list, not what is left of it, so that every process agrees); ``barrier`` waits for
     the other processes before rank 0 writes the table and the index over all of them.
+    ``started``: when this run began (``time.time()``, default now); rank 0 deletes the temporaries
+    that an earlier, killed run left in ``folder`` before it (``ResultsFolder.remove_stale_parts``).
     """
     rank, world = shard
     folder.create()
+    if rank == 0:
+        folder.remove_stale_parts(time.time() if started is None else started)
     todo = []
     for video in videos[rank::world]:
         if folder.done(video, retry_errors):
