@@ -6,13 +6,16 @@ detection, 32 px crops, a 1-layer tiny model.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -648,3 +651,210 @@ def test_the_command_line_gives_no_report_for_broken_maps(broken_methods, demo_m
         assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
         assert f"{video}: explanation method '{cls.name}' returned {problem}" in err
         assert not report.exists() and not out.exists()
+
+
+# -- hostile folders and interrupted scans ----------------------------------------------------------------
+def _scan(folder: Path, weights: Path, out: Path, *extra: str) -> int:
+    from istvt_explain.cli import main
+
+    return main(["scan", str(folder), "--out", str(out), "--weights", str(weights), "--detector", "haar",
+                 "--method", "rollout", "-q", *extra])
+
+
+def _scan_rows(out: Path) -> dict[str, dict]:
+    """results.csv by file name (the CSV is UTF-8 whatever the names: a non-UTF-8 one is shown escaped)."""
+    with open(out / "results.csv", newline="", encoding="utf-8") as fh:
+        return {row["path"].rsplit("/", 1)[-1]: row for row in csv.DictReader(fh)}
+
+
+def _fifo_opened(fifo: Path):
+    """A check of whether anyone opened ``fifo`` meanwhile, without ever blocking the test.
+
+    A thread waits to open it for writing, which returns once a reader opens it (and then closes it,
+    so that the reader sees its end instead of hanging); the check releases the thread itself.
+    """
+    opened = threading.Event()
+
+    def writer() -> None:
+        os.close(os.open(fifo, os.O_WRONLY))
+        opened.set()
+
+    threading.Thread(target=writer, daemon=True).start()
+
+    def check() -> bool:
+        was = opened.wait(0.2)
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        return was
+
+    return check
+
+
+def test_hostile_entries_of_a_scanned_folder_are_error_rows(demo_media, tmp_path, capsys):
+    """Before: a symlink loop gave a RuntimeError traceback and a non-UTF-8 name a UnicodeEncodeError
+    (exit 1, no results.csv, no index.html); a FIFO would have blocked the scan for ever."""
+    video, weights = demo_media
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(video, os.fsencode(folder) + b"/caf\xe9.mp4")
+    (folder / "loop-a.mp4").symlink_to("loop-b.mp4")
+    (folder / "loop-b.mp4").symlink_to("loop-a.mp4")
+    (folder / "zero.mp4").symlink_to("/dev/zero")  # a device that never ends, if it were read
+    os.mkfifo(folder / "pipe.mp4")
+    fifo_opened = _fifo_opened(folder / "pipe.mp4")
+    out = tmp_path / "out"
+    code = _scan(folder, weights, out)
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err, err
+    rows = _scan_rows(out)
+    assert sorted(rows) == ["caf\\xe9.mp4", "loop-a.mp4", "loop-b.mp4", "pipe.mp4", "zero.mp4"]
+    assert rows["caf\\xe9.mp4"]["error"] == "" and rows["caf\\xe9.mp4"]["verdict"] in ("real", "fake")
+    assert rows["loop-a.mp4"]["error"] == rows["loop-b.mp4"]["error"] == "symlink loop"
+    assert rows["pipe.mp4"]["error"] == "not a regular file (FIFO)"
+    assert rows["zero.mp4"]["error"] == "not a regular file (character device)"
+    assert all(row["verdict"] == "" for name, row in rows.items() if name != "caf\\xe9.mp4")
+    assert "caf\\xe9.mp4" in (out / "index.html").read_text(encoding="utf-8")
+    assert not fifo_opened()
+
+
+class ZeroDivisionForTests(ie.Attribution):
+    """A plugin with a bug, switched off by the test: before, a scan with it gave a ZeroDivisionError
+    traceback, exit 1 and no results.csv or index.html."""
+
+    name = "test-zero-division"
+    broken = True
+
+    def maps(self, clips, target):
+        if type(self).broken:
+            return 1 / 0
+        spatial = torch.rand(clips.shape[0], clips.shape[1], self.model.config.grid, self.model.config.grid)
+        return spatial, spatial.flatten(2).sum(-1)
+
+
+def _live_exceptions(mentioning: str) -> int:
+    """How many ZeroDivisionErrors, and exceptions whose message names ``mentioning``, are alive
+    (``type(o)``: ``isinstance`` would wake torch's lazy modules)."""
+    import gc
+
+    return sum(issubclass(type(o), BaseException) and (type(o) is ZeroDivisionError or mentioning in str(o))
+               for o in gc.get_objects())
+
+
+def test_a_method_that_raises_costs_only_its_video(demo_media, tmp_path, monkeypatch):
+    """The plugin raises on the first video and works on the last: an error row, a verdict, and no
+    exception (traceback, frames) kept alive once a failed video is recorded, nor while a video whose
+    file is broken waits in a batch group."""
+    from istvt_explain.attribution import registry
+    from istvt_explain.pipeline import PipelineOptions
+    from istvt_explain.pipeline.scan import ResultsFolder, scan_videos
+
+    video, weights = demo_media
+    videos = [tmp_path / "a.mp4", tmp_path / "broken.mp4", tmp_path / "b.mp4"]
+    for copy in videos:
+        shutil.copyfile(video, copy)
+    videos[1].write_bytes(b"not a video")
+    registry.register_method(ZeroDivisionForTests)
+    monkeypatch.setattr(ZeroDivisionForTests, "broken", True)
+    alive = []
+
+    def progress(path, row, skipped) -> None:
+        ZeroDivisionForTests.broken = False  # the second video explains itself without the bug
+        alive.append(_live_exceptions(str(tmp_path)))
+
+    try:
+        rows = scan_videos(videos, ResultsFolder(tmp_path / "out"), ie.load_model(weights),
+                           PipelineOptions(method=ZeroDivisionForTests.name, detector="haar"), weights={},
+                           progress=progress)
+    finally:
+        registry.METHODS.pop(ZeroDivisionForTests.name, None)
+    assert rows[0].error == "explanation method 'test-zero-division' failed: ZeroDivisionError: division by zero"
+    assert rows[1].error.startswith("not a readable video") and rows[2].verdict in ("real", "fake")
+    assert rows[0].verdict == "" and rows[2].error == "" and alive == [0, 0, 0]
+    assert (tmp_path / "out" / "results.csv").is_file() and (tmp_path / "out" / "index.html").is_file()
+
+
+def test_the_command_line_gives_one_line_for_a_method_that_raises(demo_media, tmp_path, capsys, monkeypatch):
+    """``scan``: that video's error row, exit 0; ``explain-video``: one line, exit 2; never a traceback."""
+    from istvt_explain.attribution import registry
+    from istvt_explain.cli import main
+
+    video, weights = demo_media
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(video, folder / "a.mp4")
+    registry.register_method(ZeroDivisionForTests)
+    monkeypatch.setattr(ZeroDivisionForTests, "broken", True)
+    try:
+        scan_code = _scan(folder, weights, tmp_path / "out", "--method", ZeroDivisionForTests.name)
+        scan_err = capsys.readouterr().err
+        code = main([str(video), "--weights", str(weights), "--method", ZeroDivisionForTests.name,
+                     "--detector", "haar", "--json", str(tmp_path / "r.json"), "--quiet"])
+        err = capsys.readouterr().err.strip()
+    finally:
+        registry.METHODS.pop(ZeroDivisionForTests.name, None)
+    failed = "explanation method 'test-zero-division' failed: ZeroDivisionError: division by zero"
+    assert scan_code == 0 and "Traceback" not in scan_err, scan_err
+    assert _scan_rows(tmp_path / "out")["a.mp4"]["error"] == failed
+    assert code == 2 and err == f"istvt-explain: error: {video}: {failed}" and not (tmp_path / "r.json").exists()
+
+
+def test_stale_temporaries_of_a_killed_scan_are_removed_at_the_next_start(demo_media, tmp_path, capsys):
+    """Only the temporaries that the scan's own writes name (``.NAME.*.part``) go, and only those older
+    than the run: other files stay, and so does one written meanwhile (another rank's, at work)."""
+    from istvt_explain.pipeline.scan import ResultsFolder
+
+    _, weights = demo_media
+    out = ResultsFolder(tmp_path / "out")
+    out.create()
+    stale = [out.root / ".results.csv.k3j2h1g0.part", out.root / ".index.html.a1b2c3d4.part",
+             out.reports / ".clip-0123456789.json.x9y8z7w6.part", out.thumbs / ".clip-0123456789.jpg.q1w2e3r4.part"]
+    foreign = [out.root / "notes.part", out.reports / ".draft.txt.part", out.thumbs / "keep.jpg"]
+    busy = out.thumbs / ".other-rank-0123456789.jpg.a0s9d8f7.part"
+    for path in [*stale, *foreign, busy]:
+        path.write_bytes(b"half written")
+    os.utime(busy, (time.time() + 3600, time.time() + 3600))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.mp4")  # one cheap item: an error row, no video decoded
+    assert _scan(folder, weights, out.root) == 0, capsys.readouterr().err
+    assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in [*foreign, busy])
+    assert _scan_rows(out.root)["pipe.mp4"]["error"] == "not a regular file (FIFO)"
+
+
+SCAN_DRIVER = """
+import sys, time
+from pathlib import Path
+import istvt_explain.data._files as files
+from istvt_explain.cli import main
+
+write = files.atomic_write
+
+def slow(path, writer):  # the first record stops mid-write, its temporary on disk, until the signal
+    def slowly(tmp):
+        writer(tmp)
+        Path({marker!r}).touch()
+        time.sleep(60)
+    write(path, slowly)
+
+files.atomic_write = slow
+sys.exit(main(["scan", {folder!r}, "--out", {out!r}, "--weights", {weights!r}, "--detector", "haar",
+               "--method", "rollout", "-q"]))
+"""
+
+
+def test_sigterm_stops_a_scan_as_ctrl_c_does(demo_media, tmp_path):
+    """Before: Python's default, the process gone at once (exit -15) with its ``.part`` temporary left."""
+    video, weights = demo_media
+    folder, out, marker = tmp_path / "in", tmp_path / "out", tmp_path / "writing"
+    folder.mkdir()
+    shutil.copyfile(video, folder / "a.mp4")
+    script = SCAN_DRIVER.format(marker=str(marker), folder=str(folder), out=str(out), weights=str(weights))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    assert list(out.rglob("*.part")), "the scan is mid-write"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and err.strip() == "istvt-explain: interrupted", err
+    assert list(out.rglob("*.part")) == []

@@ -165,10 +165,10 @@ def test_clips_of_short_videos_share_model_calls() -> None:
     """Groups end when their clips fill whole batches (or at the end); errors ride along."""
     from types import SimpleNamespace
 
-    from istvt_explain.pipeline.scan.runner import _batches
+    from istvt_explain.pipeline.scan.runner import _batches, _Failed
 
     def item(name: str, clips: int | None):
-        made = ValueError("bad") if clips is None else SimpleNamespace(frame_indices=[0] * clips)
+        made = _Failed("bad") if clips is None else SimpleNamespace(frame_indices=[0] * clips)
         return Path(name), made, 0.0
 
     items = [item("a", 2), item("b", None), item("c", 1), item("d", 1), item("e", 9), item("f", 3)]

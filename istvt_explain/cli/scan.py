@@ -51,6 +51,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The scan; SIGTERM stops it as Ctrl-C does (temporaries removed, one line, exit 130)."""
+    from ..data._files import sigterm_as_interrupt
+
+    begun = time.time()  # before any other rank can write: older temporaries are an earlier run's
+    with sigterm_as_interrupt():
+        return _run(args, begun)
+
+
+def _run(args: argparse.Namespace, begun: float) -> int:
     from ..pipeline.scan import ResultsFolder, find_videos
 
     options = check_model_and_options(args)
@@ -86,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         rows = scan_videos(videos, folder, model, options, weights=weights, retry_errors=args.retry_errors,
-                           progress=progress, workers=args.workers, shard=(rank, world), barrier=barrier)
+                           progress=progress, workers=args.workers, shard=(rank, world), barrier=barrier,
+                           started=begun)
     finally:
         if bar is not None:
             bar.close()

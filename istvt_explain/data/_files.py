@@ -3,14 +3,19 @@
 Every output of the package (checkpoints, logs, cache entries, scan records, JSON) is written to
 a temporary name beside its target and renamed over it, with the permissions the umask gives
 (``mkstemp``'s private 0600 would survive the rename).  Temporary names carry a ``.part`` suffix,
-and ``pid_alive`` tells whether the process that left one is still at work.
+and ``pid_alive`` tells whether the process that left one is still at work.  ``sigterm_as_interrupt``
+makes a kill by SIGTERM (a job scheduler, ``timeout``, ``docker stop``) unwind as Ctrl-C does, so
+that the temporaries of the writes in progress are removed on the way out.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -80,3 +85,25 @@ def _proc_stat(pid: int) -> list[str] | None:
             return fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within this block SIGTERM raises ``KeyboardInterrupt``, as Ctrl-C does: ``finally`` blocks and
+    ``atomic_write`` clean up, and the command line exits 130 with one line.
+
+    Why: Python's default for SIGTERM ends the process at once, leaving every temporary behind.
+    Outside the main thread (where no handler can be set) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -17,14 +17,13 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
 
 from ..errors import InputError
-from ._files import pid_alive, process_start_time
+from ._files import pid_alive, process_start_time, sigterm_as_interrupt
 from .cache import CacheSettings, discard_entry, is_cached, open_cache, store_video, write_json
 from .clips import extract_face_clips
 from .datasets.entry import VideoEntry
@@ -140,7 +139,7 @@ def preprocess(entries: Iterable[VideoEntry], cache_dir: str | os.PathLike, sett
             on_result(key, status, reason)
 
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():  # workers stopped, failures.json written, exit 130
             pending = []
             for entry in todo:
                 if is_cached(cache_dir, entry.key, settings.image_size):
@@ -159,24 +158,6 @@ def preprocess(entries: Iterable[VideoEntry], cache_dir: str | os.PathLike, sett
         write_json(Path(cache_dir) / "failures.json",
                    [{"path": path, "reason": reason} for path, reason in report.failed])
     return report
-
-
-# -- signals --------------------------------------------------------------------------------------
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the run as Ctrl-C does: workers stopped, failures.json written, exit 130."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 # -- the worker pool ------------------------------------------------------------------------------

@@ -133,6 +133,23 @@ def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineO
             raise
         except ValueError as err:  # a method's option or precision this input or device refuses
             raise InputError(str(err).splitlines()[0]) from None
+        except Exception as err:  # noqa: BLE001 - a plugin's bug, or a built-in's fault: that video's error
+            raise MethodFailedError(f"{video.path}: explanation method {options.method!r} failed: "
+                                    f"{one_line(err)}") from None
+
+
+class MethodFailedError(InputError):
+    """An explanation method raised (a plugin's bug, a built-in's fault): one line naming it and the error.
+
+    Why an ``InputError``: it costs the video it happened on (``scan`` records it and goes on; exit 2
+    at the command line), never a traceback.  Only the message is kept, no traceback or frame.
+    """
+
+
+def one_line(err: BaseException) -> str:
+    """``TypeName: first line of the message`` (the type name alone when the message is empty)."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 class ModelOutputError(InputError):

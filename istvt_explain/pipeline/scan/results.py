@@ -26,7 +26,7 @@ from typing import Any
 from ...data._files import write_atomic
 from ...errors import InputError
 from ...render.index import write_index_page
-from .discovery import video_key
+from .discovery import printable, video_key
 
 CSV_COLUMNS = ("path", "verdict", "fake_probability", "segments", "faces", "seconds", "error", "report")
 
@@ -61,6 +61,27 @@ class ResultsFolder:
         except OSError as err:
             raise InputError(f"{self.root}: cannot write the results there ({err.strerror or err})") from None
 
+    PARTS = (("", ".results.csv.*.part"), ("", ".index.html.*.part"), ("reports", ".*.json.*.part"),
+             ("thumbs", ".*.jpg.*.part"))
+    """(subfolder, pattern) of the temporaries ``atomic_write`` names while writing this folder's files."""
+
+    def remove_stale_parts(self, before: float) -> list[Path]:
+        """Delete the temporaries an earlier, killed run left (those last changed before ``before``, a
+        wall-clock time): only the names this folder's own writes take, never another file.
+
+        Why the time: another rank of this run may be writing its own meanwhile.
+        """
+        removed = []
+        for sub, pattern in self.PARTS:
+            for part in (self.root / sub).glob(pattern):
+                try:
+                    if part.is_file() and part.stat().st_mtime < before:
+                        part.unlink()
+                        removed.append(part)
+                except FileNotFoundError:  # its writer renamed or removed it meanwhile
+                    pass
+        return removed
+
     def report_path(self, key: str) -> Path:
         return self.reports / f"{key}.json"
 
@@ -83,7 +104,7 @@ class ResultsFolder:
 
 @dataclass
 class ScanRow:
-    """What the table says about one video."""
+    """What the table says about one video (``path`` and ``error`` printable: a non-UTF-8 name escaped)."""
 
     path: str
     verdict: str = ""
@@ -114,7 +135,7 @@ def row_from_record(folder: ResultsFolder, video: Path) -> ScanRow:
         clip_scores = [c["fake_probability"] for c in report.get("clips", []) if c["fake_probability"] is not None]
         thumb = folder.thumb_path(key)
         return ScanRow(
-            path=str(video), verdict=report["verdict"], fake_probability=report["fake_probability"],
+            path=printable(str(video)), verdict=report["verdict"], fake_probability=report["fake_probability"],
             segments=";".join(f"{s['start_frame']}-{s['end_frame']}" for s in report["segments"]),
             faces=len(report.get("face_tracks", [])), seconds=scan.get("seconds"),
             report=report_path.relative_to(folder.root).as_posix(),
@@ -122,9 +143,9 @@ def row_from_record(folder: ResultsFolder, video: Path) -> ScanRow:
             peak=max(clip_scores, default=0.0))
     if error_path.exists():
         record = json.loads(error_path.read_text(encoding="utf-8"))
-        return ScanRow(path=str(video), error=record["error"], seconds=record.get("seconds"),
+        return ScanRow(path=printable(str(video)), error=printable(record["error"]), seconds=record.get("seconds"),
                        report=error_path.relative_to(folder.root).as_posix())
-    return ScanRow(path=str(video), error="not scanned (interrupted)")
+    return ScanRow(path=printable(str(video)), error="not scanned (interrupted)")
 
 
 def write_table(folder: ResultsFolder, rows: Iterable[ScanRow]) -> Path:

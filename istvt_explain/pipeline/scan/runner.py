@@ -20,14 +20,27 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ...data._files import write_atomic
 from ...errors import InputError
 from ...render.index import THUMB_WIDTH
-from .discovery import video_key
+from .discovery import unreadable, video_key
 from .results import ResultsFolder, ScanRow, row_from_record, write_index, write_table
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """Why a video's face clips could not be cut: the message alone.
+
+    Why not the exception: its traceback holds the frames (and the decoded arrays in them) of
+    every failure that waits in a batch group, so memory would grow with each failed video.
+    """
+
+    message: str
+
 
 VideoDoneFn = Callable[[Path, ScanRow, bool], None]
 """``progress(video, row, skipped)``: called after each video of this process's share (``skipped``: done before)."""
@@ -36,7 +49,7 @@ VideoDoneFn = Callable[[Path, ScanRow, bool], None]
 def scan_videos(videos: Sequence[Path], folder: ResultsFolder, model, options, *, weights: dict[str, Any],
                 style=None, retry_errors: bool = False, progress: VideoDoneFn | None = None,
                 top_k: int = 5, workers: int = 0, shard: tuple[int, int] = (0, 1),
-                barrier: Callable[[], None] | None = None) -> list[ScanRow]:
+                barrier: Callable[[], None] | None = None, started: float | None = None) -> list[ScanRow]:
     """Analyse every video not yet done, record each, then rebuild ``results.csv`` and ``index.html``.
 
     ``options`` is a ``pipeline.options.PipelineOptions``; ``weights`` describes the model for the reports.
@@ -45,9 +58,13 @@ def scan_videos(videos: Sequence[Path], folder: ResultsFolder, model, options, *
     ``shard`` = (rank, world size): this process takes every world-th video of the list, from the
     rank-th (the list, not what is left of it, so that every process agrees); ``barrier`` waits for
     the other processes before rank 0 writes the table and the index over all of them.
+    ``started``: when this run began (``time.time()``, default now); rank 0 deletes the temporaries
+    that an earlier, killed run left in ``folder`` before it (``ResultsFolder.remove_stale_parts``).
     """
     rank, world = shard
     folder.create()
+    if rank == 0:
+        folder.remove_stale_parts(time.time() if started is None else started)
     todo = []
     for video in videos[rank::world]:
         if folder.done(video, retry_errors):
@@ -79,25 +96,17 @@ def scan_videos(videos: Sequence[Path], folder: ResultsFolder, model, options, *
 def _scan_one(video: Path, folder: ResultsFolder, model, options, weights: dict[str, Any], style,
               top_k: int, clips=None, face_seconds: float = 0.0, rank: int = 0, explanation=None) -> None:
     """Analyse one video (from its face clips and explanation when made already) and write its record."""
-    from ..report import build_report
-    from ..run import analyze_clips, analyze_video
-
     key = video_key(video)
     started = time.perf_counter() - face_seconds
-    try:
-        if isinstance(clips, BaseException):
-            raise clips
-        analysis = (analyze_video(video, model, options) if clips is None
-                    else analyze_clips(clips, model, options, explanation=explanation))
-        report = build_report(analysis, weights, top_k=top_k)
-        thumb = _thumbnail(analysis, style)
-    except KeyboardInterrupt:
-        raise
-    except Exception as err:  # noqa: BLE001 - one bad file never stops the scan; the reason is recorded
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        message = message.removeprefix(f"{video}: ")  # the row names the file already
-        if not isinstance(err, InputError):
-            message = f"{type(err).__name__}: {message}"
+    message = clips.message if isinstance(clips, _Failed) else None
+    if message is None:
+        try:
+            report, thumb = _analyse(video, model, options, weights, style, top_k, clips, explanation)
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # noqa: BLE001 - one bad file never stops the scan; the reason is recorded
+            message = _error_message(video, err)  # the message only: no traceback kept alive
+    if message is not None:
         record = {"path": str(video), "error": message, "seconds": round(time.perf_counter() - started, 3)}
         write_atomic(folder.error_path(key), json.dumps(record, indent=2) + "\n")
         return
@@ -108,8 +117,26 @@ def _scan_one(video: Path, folder: ResultsFolder, model, options, weights: dict[
     write_atomic(folder.report_path(key), json.dumps(report, indent=2, allow_nan=False) + "\n")  # last: "done"
 
 
+def _analyse(video: Path, model, options, weights: dict[str, Any], style, top_k: int, clips,
+             explanation) -> tuple[dict[str, Any], bytes | None]:
+    """The report and thumbnail of one video (raises what goes wrong)."""
+    from ..report import build_report
+    from ..run import analyze_clips, analyze_video
+
+    analysis = (analyze_video(video, model, options) if clips is None
+                else analyze_clips(clips, model, options, explanation=explanation))
+    return build_report(analysis, weights, top_k=top_k), _thumbnail(analysis, style)
+
+
+def _error_message(video: Path, err: BaseException) -> str:
+    """The one line a video's error row shows: an ``InputError``'s message, else ``Type: message``."""
+    message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    message = message.removeprefix(f"{video}: ")  # the row names the file already
+    return message if isinstance(err, InputError) else f"{type(err).__name__}: {message}"
+
+
 def _face_clips_ahead(videos: Sequence[Path], workers: int, config, options) -> Iterator[tuple[Path, Any, float]]:
-    """(video, its ``VideoClips`` or the exception, seconds) in order, cut ``workers`` + 1 videos ahead.
+    """(video, its ``VideoClips`` or ``_Failed``, seconds) in order, cut ``workers`` + 1 videos ahead.
 
     Worker processes are spawned (not forked: this process holds torch's threads) and use one
     thread each, so that the model keeps the cores it had.
@@ -136,7 +163,7 @@ def _face_clips_ahead(videos: Sequence[Path], workers: int, config, options) -> 
             try:
                 clips, seconds = future.result()
             except Exception as err:  # noqa: BLE001 - recorded as the video's error by _scan_one
-                clips, seconds = err, 0.0
+                clips, seconds = _Failed(_error_message(video, err)), 0.0
             yield video, clips, seconds
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -149,7 +176,7 @@ def _face_clips_here(videos: Sequence[Path], config, options) -> Iterator[tuple[
         try:
             clips = _face_clips_job(video, config.image_size, config.frames, options)[0]
         except Exception as err:  # noqa: BLE001 - recorded as the video's error by _scan_one
-            clips = err
+            clips = _Failed(_error_message(video, err))
         yield video, clips, time.perf_counter() - started
 
 
@@ -176,7 +203,7 @@ def _batches(faces: Iterable[tuple[Path, Any, float]], batch_size: int) -> Itera
 
 
 def _clip_count(clips) -> int:
-    return 0 if clips is None or isinstance(clips, BaseException) else len(clips.frame_indices)
+    return 0 if clips is None or isinstance(clips, _Failed) else len(clips.frame_indices)
 
 
 def _explain_together(group: list[tuple[Path, Any, float]], model, options) -> tuple[list[Any], list[float]]:
@@ -202,7 +229,7 @@ def _explain_together(group: list[tuple[Path, Any, float]], model, options) -> t
             model, crops, options.method, batch_size=options.batch_size, precision=options.precision,
             to_input=lambda chunk: normalize_clip(np.stack([clips.crops[position] for clips, position in chunk]))
             .to(device))
-    except (ValueError, RuntimeError):  # each video then explains itself, and records its own error
+    except Exception:  # noqa: BLE001 - each video then explains itself, and records its own error
         return [None] * len(group), [0.0] * len(group)
     seconds = time.perf_counter() - started
     out, start = [], 0
@@ -225,6 +252,9 @@ def _face_clips_job(video: Path, image_size: int, frames: int, options) -> tuple
     from ..run import find_face_clips
 
     started = time.perf_counter()
+    problem = unreadable(video)  # before any open: a FIFO would block, a device never end
+    if problem is not None:
+        raise InputError(problem)
     clips = find_face_clips(video, image_size, frames, options)
     return clips, time.perf_counter() - started
 
