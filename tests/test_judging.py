@@ -32,7 +32,7 @@ from istvt_explain.evaluate.explanations.imputation import linear_imputation
 from istvt_explain.evaluate.explanations.judge import judge_explanations
 from istvt_explain.evaluate.explanations.localisation import binary_mask, localisation_scores
 from istvt_explain.evaluate.explanations.references import FOOLS, CentrePrior, FreshNoise, centre_prior
-from istvt_explain.evaluate.explanations.report import to_markdown, write_report
+from istvt_explain.evaluate.explanations.report import read_json, to_markdown, write_report
 from istvt_explain.evaluate.explanations.robustness import max_sensitivity
 from istvt_explain.evaluate.explanations.sanity import (
     abs_rank_correlation,
@@ -524,6 +524,10 @@ def test_report_writes_csv_json_markdown_figures_and_contrasts(judged, tmp_path)
     oracle = [c for c in contrasts if (c["first"], c["second"]) == ("test-oracle", "test-inverse-oracle")
               and c["criterion"] == "deletion"]
     assert oracle and all(float(c["low"]) > 0 for c in oracle)  # paired: the oracle beats its inverse
+    again = read_json(tmp_path / "explanation_judging.json")  # a run's JSON redraws its report unchanged
+    assert to_markdown(again) == md and again.verdicts == judged.verdicts
+    assert [s.stage for s in again.sanity["test-oracle"].cascading] == [
+        s.stage for s in judged.sanity["test-oracle"].cascading]
 
 
 def test_judging_rejects_unknown_methods_bad_masks_and_bad_identities(model):

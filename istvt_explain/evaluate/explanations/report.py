@@ -147,7 +147,7 @@ def gains_figure(result: JudgingResult) -> Figure:
         fig.suptitle(f"Margins of the verdicts, mean over people and 95 % interval ({result.clips} clips, "
                      f"{result.identities} people, {result.model_name or 'model'}); a pass needs every margin "
                      "above 0", fontsize=8)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))  # room for the title above the panels
     return fig
 
 
@@ -164,8 +164,10 @@ def sanity_figure(result: JudgingResult) -> Figure:
             stages = max(([s.stage for s in result.sanity[n].cascading] for n in names), key=len, default=[])
             for name in names:
                 steps = result.sanity[name].cascading
-                ax.plot([stages.index(s.stage) for s in steps], [getattr(s, key) for s in steps], marker="o",
-                        label=name, color=colours.get(name), markersize=3)
+                control = name in result.fools  # dotted with crosses: the palette repeats after ten methods
+                ax.plot([stages.index(s.stage) for s in steps], [getattr(s, key) for s in steps],
+                        marker="x" if control else "o", linestyle=":" if control else "-", label=name,
+                        color=colours.get(name), markersize=3)
             ax.axhline(SANITY_THRESHOLD, color="0.3", linestyle="--", linewidth=0.8, label="pass threshold")
             ax.set_xticks(range(len(stages)))
             ax.set_xticklabels(stages, rotation=45, ha="right")
@@ -192,3 +194,44 @@ def write_report(result: JudgingResult, out_dir: str | Path, extra: dict[str, An
     if result.sanity:
         paths += save_figure(sanity_figure(result), out, "explanation_sanity")
     return paths
+
+
+def read_json(path: str | Path) -> JudgingResult:
+    """A run's ``explanation_judging.json`` back as a ``JudgingResult``: enough to redraw its figures and
+    tables (``write_report``) without judging again, which takes an hour on two CPU cores.  The intervals
+    come back with their mean, bounds and p-value; their clip counts as the method's clips."""
+    from dataclasses import fields
+
+    from .sanity import SanityResult, SanityStep
+    from .settings import JudgingSettings
+
+    data = json.loads(Path(path).read_text())
+    table = []
+    for flat in data["rows"]:
+        row: dict[str, Any] = {}
+        for key, value in flat.items():
+            if key.startswith("verdict_") or key.endswith(("_low", "_high", "_p")) and key.rsplit("_", 1)[0] in flat:
+                continue
+            if f"{key}_low" in flat:
+                mean = math.nan if value is None else float(value)
+                row[key] = Interval(mean, _number(flat[f"{key}_low"]), _number(flat[f"{key}_high"]),
+                                    0 if math.isnan(mean) else int(flat["clips"]), p_above=_number(flat[f"{key}_p"]))
+            else:
+                row[key] = value
+        table.append(row)
+    known = {f.name for f in fields(JudgingSettings)}
+    settings = JudgingSettings(**{k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in data.get("settings", {}).items() if k in known})
+    sanity = {m: SanityResult([SanityStep(**s) for s in r["cascading"]], [SanityStep(**s) for s in r["independent"]],
+                              r["threshold"]) for m, r in data["sanity"].items()}
+    contrasts = [{**c, "difference": Interval(**c["difference"])} for c in data["contrasts"]]
+    effects = {removal: {klass: Interval(**i) for klass, i in by_class.items()}
+               for removal, by_class in data["removal_effects"].items()}
+    return JudgingResult(data["verdicts"], table, sanity, data["notes"], settings,
+                         model_name=data.get("model", {}).get("name", ""), clips=data["clips"],
+                         manipulated=data["manipulated"], identities=data["identities"], contrasts=contrasts,
+                         family=data["family"], removal_effects=effects, fools=tuple(data["fools"]))
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
