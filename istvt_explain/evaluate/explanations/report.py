@@ -64,7 +64,10 @@ def write_json(result: JudgingResult, path: str | Path, extra: dict[str, Any] | 
     path = Path(path)
     sanity = {m: {"cascading": [vars(s) for s in r.cascading], "independent": [vars(s) for s in r.independent],
                   "threshold": r.threshold} for m, r in result.sanity.items()}
-    payload = {**(extra or {}), "clips": result.clips, "manipulated": result.manipulated,
+    from dataclasses import asdict
+
+    # the run's settings first (``read_json`` needs them); a caller's ``extra`` may add to them
+    payload = {"settings": asdict(result.settings), **(extra or {}), "clips": result.clips, "manipulated": result.manipulated,
                "identities": result.identities, "family": result.family, "alpha": result.settings.alpha,
                "verdicts": result.verdicts, "fools": list(result.fools), "notes": result.notes, "rows": result.rows,
                "sanity": sanity, "contrasts": result.contrasts, "removal_effects": result.removal_effects}
