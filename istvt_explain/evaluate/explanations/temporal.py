@@ -35,7 +35,7 @@ def replace_frames(clip: torch.Tensor, frames: Sequence[int] | torch.Tensor, rem
         if not kept:
             raise ValueError("a frozen clip needs at least one kept frame")
         for f in chosen:
-            out[f] = clip[min(kept, key=lambda k: (abs(k - f), k))]
+            out[f] = clip[_nearest_kept(f, kept)]
     elif removal == "blur":
         out[chosen] = blurred(clip[chosen])
     elif removal == "grey":
@@ -43,6 +43,11 @@ def replace_frames(clip: torch.Tensor, frames: Sequence[int] | torch.Tensor, rem
     else:
         raise ValueError(f"unknown frame removal {removal!r}; choose one of {', '.join(FRAME_REMOVALS)}, grey")
     return out
+
+
+def _nearest_kept(frame: int, kept: Sequence[int]) -> int:
+    """The kept frame a frozen clip shows in place of ``frame``: the nearest, the earlier one on a tie."""
+    return min(kept, key=lambda k: (abs(k - frame), k))
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ def _frame_pool(clip: torch.Tensor, subsets: Sequence[tuple[int, ...]], removal:
             if f not in chosen:
                 row.append(f)
             elif removal == "frozen":
-                row.append(min(kept, key=lambda k, f=f: (abs(k - f), k)))
+                row.append(_nearest_kept(f, kept))
             else:
                 row.append(t + f)
         rows.append(row)
