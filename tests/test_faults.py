@@ -820,6 +820,82 @@ def test_stale_temporaries_of_a_killed_scan_are_removed_at_the_next_start(demo_m
     assert _scan_rows(out.root)["pipe.mp4"]["error"] == "not a regular file (FIFO)"
 
 
+
+def test_a_full_disk_ends_the_scan_in_one_line_with_nothing_half_written(demo_media, tmp_path, capsys, monkeypatch):
+    """The disk fills up while a video's report is written, after its thumbnail.  Before: an OSError
+    traceback, exit 1, and that thumbnail left without its report."""
+    import errno
+
+    video, weights = demo_media
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"not a video")  # recorded (an error row) before the disk is full
+    shutil.copyfile(video, folder / "b.mp4")
+    write_bytes = Path.write_bytes
+
+    def filling_up(self: Path, data: bytes) -> int:
+        if re.fullmatch(r"\.b-\w+\.json\.\w+\.part", self.name):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", filling_up)
+    out = tmp_path / "out"
+    code = _scan(folder, weights, out)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"istvt-explain: error: {out}: cannot write the results (No space left on device)")
+    assert list(out.rglob("*.part")) == [] and list((out / "thumbs").iterdir()) == []
+    assert [p.name for p in (out / "reports").iterdir()] == [next((out / "reports").glob("a-*.error.json")).name]
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)  # space again: the rerun goes on
+    assert _scan(folder, weights, out) == 0
+    rows = _scan_rows(out)
+    assert rows["b.mp4"]["verdict"] in ("real", "fake") and rows["a.mp4"]["error"].startswith("not a readable video")
+
+
+KILLED_SCAN_DRIVER = """
+import sys, time
+import istvt_explain.pipeline.scan.runner as runner
+from istvt_explain.cli import main
+
+job = runner._face_clips_job
+
+def slowly(*args):  # 50 ms a video: a kill lands mid-scan
+    time.sleep(0.05)
+    return job(*args)
+
+runner._face_clips_job = slowly
+sys.exit(main(["scan", {folder!r}, "--out", {out!r}, "--weights", {weights!r}, "-q"]))
+"""
+
+
+def test_a_scan_killed_halfway_leaves_every_finished_record_readable(demo_media, tmp_path):
+    """Each video's report and CSV row are on disk as soon as it is done, so a SIGKILL loses only the
+    video in flight.  Before: ``results.csv`` was written only at the end of the run."""
+    _, weights = demo_media
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for i in range(60):
+        (folder / f"junk{i:02d}.mp4").write_bytes(os.urandom(256))
+    script = KILLED_SCAN_DRIVER.format(folder=str(folder), out=str(out), weights=str(weights))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    table = out / "results.csv"
+    deadline = time.monotonic() + 120
+    while (not table.exists() or table.read_text().count("\n") < 11) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate()
+    with open(table, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert 10 <= len(rows) < 60 and table.read_text().endswith("\n")
+    for row in rows:  # every row whole, and its record with it
+        assert row["error"].startswith("not a readable video") and row["verdict"] == ""
+        assert json.loads((out / row["report"]).read_text())["error"] == row["error"]
+    assert _scan(folder, weights, out) == 0  # the rerun goes on and puts the table in order
+    rows_after = list(csv.DictReader(open(table, newline="", encoding="utf-8")))
+    assert [r["path"] for r in rows_after] == sorted(str(p) for p in folder.iterdir())
+
+
 SCAN_DRIVER = """
 import sys, time
 from pathlib import Path

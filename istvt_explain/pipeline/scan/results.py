@@ -3,6 +3,8 @@
 Layout of ``RESULTS/``::
 
     results.csv            one row per video: path, verdict, fake_probability, segments, faces, seconds, error
+                           (a row is appended as each video is done; the table is rewritten in the
+                           order of the inputs at the end of the run)
     index.html             thumbnails of each video's most suspicious frame, most suspicious video first
     reports/KEY.json       the full report of each video (``pipeline.report``), as ``--json`` writes it
     reports/KEY.error.json why a video could not be analysed (never stops the scan)
@@ -18,12 +20,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...data._files import write_atomic
+from ...data._files import public_mode, write_atomic
 from ...errors import InputError
 from ...render.index import write_index_page
 from .discovery import printable, video_key
@@ -148,15 +152,53 @@ def row_from_record(folder: ResultsFolder, video: Path) -> ScanRow:
     return ScanRow(path=printable(str(video)), error="not scanned (interrupted)")
 
 
-def write_table(folder: ResultsFolder, rows: Iterable[ScanRow]) -> Path:
+def _csv_text(rows: Iterable[ScanRow], header: bool) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     for row in rows:
         writer.writerow(row.csv_row())
+    return buffer.getvalue()
+
+
+def write_table(folder: ResultsFolder, rows: Iterable[ScanRow]) -> Path:
+    """``results.csv`` from scratch, in the order of ``rows`` (written under a temporary name, then renamed)."""
     path = folder.root / "results.csv"
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, _csv_text(rows, header=True))
     return path
+
+
+def append_row(folder: ResultsFolder, row: ScanRow) -> None:
+    """Add one finished video's row to ``results.csv`` at once, so that a killed scan leaves a table of
+    every video done so far (``write_table`` puts it in order at the end of the run).
+
+    Why appending and not a rewrite per video: rewriting the table would cost time quadratic in the
+    number of videos.  Each row goes out in one ``write`` to a file opened ``O_APPEND``, so rows of
+    several ranks never interleave; a missing table is created with its header by a hard link of a
+    complete temporary file, so that no rank's row can land before the header.  Until the end of a
+    run, a video retried after an earlier error has both rows (the later one counts).
+    """
+    path = folder.root / "results.csv"
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(prefix=".results.csv.", suffix=".part", dir=folder.root)
+        try:
+            os.write(fd, _csv_text([], header=True).encode("utf-8"))
+            os.fchmod(fd, public_mode())
+            os.close(fd)
+            fd = -1
+            os.link(tmp, path)  # fails if another rank made it meanwhile: theirs has the same header
+        except FileExistsError:
+            pass
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            os.unlink(tmp)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, _csv_text([row], header=False).encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 def write_index(folder: ResultsFolder, rows: Iterable[ScanRow]) -> Path:

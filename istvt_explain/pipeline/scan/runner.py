@@ -20,6 +20,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from ...data._files import write_atomic
 from ...errors import InputError
 from ...render.index import THUMB_WIDTH
 from .discovery import unreadable, video_key
-from .results import ResultsFolder, ScanRow, row_from_record, write_index, write_table
+from .results import ResultsFolder, ScanRow, append_row, row_from_record, write_index, write_table
 
 
 @dataclass(frozen=True)
@@ -72,25 +73,44 @@ def scan_videos(videos: Sequence[Path], folder: ResultsFolder, model, options, *
                 progress(video, row_from_record(folder, video), True)
         else:
             todo.append(video)
-    if todo:
-        faces = (_face_clips_ahead(todo, workers, model.config, options) if workers > 0
-                 else _face_clips_here(todo, model.config, options))
-        for group in _batches(faces, options.batch_size):
-            explanations, explain_seconds = _explain_together(group, model, options)
-            for (video, clips, face_seconds), explanation, extra in zip(group, explanations, explain_seconds,
-                                                                         strict=True):
-                folder.forget(video)  # a retried error, or a thumbnail left by an interrupted run
-                _scan_one(video, folder, model, options, weights, style, top_k, clips, face_seconds + extra, rank,
-                          explanation)
-                if progress:
-                    progress(video, row_from_record(folder, video), False)
-    if barrier is not None:
-        barrier()
-    rows = [row_from_record(folder, v) for v in videos]
-    if rank == 0:
-        write_table(folder, rows)
-        write_index(folder, rows)
+    with _stop_when_unwritable(folder):
+        if todo:
+            faces = (_face_clips_ahead(todo, workers, model.config, options) if workers > 0
+                     else _face_clips_here(todo, model.config, options))
+            for group in _batches(faces, options.batch_size):
+                explanations, explain_seconds = _explain_together(group, model, options)
+                for (video, clips, face_seconds), explanation, extra in zip(group, explanations, explain_seconds,
+                                                                             strict=True):
+                    folder.forget(video)  # a retried error, or a thumbnail left by an interrupted run
+                    _scan_one(video, folder, model, options, weights, style, top_k, clips, face_seconds + extra,
+                              rank, explanation)
+                    row = row_from_record(folder, video)
+                    append_row(folder, row)  # on disk now: a kill loses only the videos in flight
+                    if progress:
+                        progress(video, row, False)
+        if barrier is not None:
+            barrier()
+        rows = [row_from_record(folder, v) for v in videos]
+        if rank == 0:
+            write_table(folder, rows)
+            write_index(folder, rows)
     return rows
+
+
+@contextmanager
+def _stop_when_unwritable(folder: ResultsFolder) -> Iterator[None]:
+    """A write into the results folder that fails (a full disk, a quota, a folder made read-only)
+    ends the scan with one line (``InputError``: exit 2): the records written so far stay whole and
+    a rerun goes on from them.
+
+    Why every ``OSError`` here is a write's: reading and analysing a video turns its own errors into
+    that video's error record, so none reaches this block.
+    """
+    try:
+        yield
+    except OSError as err:
+        raise InputError(f"{folder.root}: cannot write the results ({err.strerror or err}); the scan stopped, "
+                         "the records written so far are kept and a rerun goes on from them") from None
 
 
 def _scan_one(video: Path, folder: ResultsFolder, model, options, weights: dict[str, Any], style,
@@ -112,9 +132,13 @@ def _scan_one(video: Path, folder: ResultsFolder, model, options, weights: dict[
         return
     seconds = time.perf_counter() - started
     report["scan"] = {"seconds": round(seconds, 3), "key": key, "rank": rank}
-    if thumb is not None:
-        write_atomic(folder.thumb_path(key), thumb)
-    write_atomic(folder.report_path(key), json.dumps(report, indent=2, allow_nan=False) + "\n")  # last: "done"
+    try:
+        if thumb is not None:
+            write_atomic(folder.thumb_path(key), thumb)
+        write_atomic(folder.report_path(key), json.dumps(report, indent=2, allow_nan=False) + "\n")  # last: "done"
+    except BaseException:  # a full disk, a kill: no thumbnail without its report
+        folder.thumb_path(key).unlink(missing_ok=True)
+        raise
 
 
 def _analyse(video: Path, model, options, weights: dict[str, Any], style, top_k: int, clips,
