@@ -60,6 +60,7 @@ from istvt_explain.data.material.catalogue import (
 )
 from istvt_explain.data.media import make_face_video
 from istvt_explain.data.video import VideoReader, write_video
+from istvt_explain.errors import InputError
 from istvt_explain.evaluate.calibration import expected_calibration_error
 from istvt_explain.evaluate.detection import detection_metrics, score_dataset
 from istvt_explain.models import load_model
@@ -581,4 +582,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except InputError as err:  # missing or altered material, bad weights: one line, as the command line says it
+        print(f"heldout_demo: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

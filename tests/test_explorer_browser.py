@@ -95,6 +95,7 @@ def lab(tmp_path):
 @pytest.mark.timeout(600)  # a stalled Run All is retried (see _run_until_the_widget_shows)
 def test_explorer_controls_redraw_the_picture_in_a_real_browser(lab, tmp_path):
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -108,32 +109,41 @@ def test_explorer_controls_redraw_the_picture_in_a_real_browser(lab, tmp_path):
                  "--window-size=1400,1100"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    wait = WebDriverWait(driver, 150, poll_frequency=0.5)
+    wait = WebDriverWait(driver, 150, poll_frequency=0.5, ignored_exceptions=(StaleElementReferenceException,))
     try:
         driver.get(lab)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"))
         wait.until(lambda d: d.find_elements(By.XPATH, "//*[contains(@class, 'jp-Notebook-ExecutionIndicator')]"
                                                        "[@data-status='idle']"))
-        image = _run_until_the_widget_shows(driver)
+        _run_until_the_widget_shows(driver)
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".jp-Cell .jp-InputArea-prompt"))
                    and all("[*]" not in p.text for p in d.find_elements(By.CSS_SELECTOR, ".jp-InputArea-prompt")))
         driver.save_screenshot(str(shots / "0_ran.png"))
 
-        def changes(step: str, act) -> None:
-            before_src, before_png = image.get_attribute("src"), image.screenshot_as_png
-            act()
-            wait.until(lambda d: image.get_attribute("src") != before_src)
-            time.sleep(0.3)  # the new picture decoded
-            driver.save_screenshot(str(shots / f"{step}.png"))
-            assert image.screenshot_as_png != before_png, f"{step}: the picture did not change"
+        # Every element is found again at each use: a redraw can replace any of them (a reference kept
+        # across it goes stale, which is how this test once failed on a busy machine).
+        def image():
+            return wait.until(lambda d: _displayed(d, ".widget-image"), "the explorer's picture is not shown")
 
-        selects = driver.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")
-        assert len(selects) == 2, "the clip and method menus are not shown"
-        handle = driver.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")[0]  # the frame slider
-        changes("1_clip", lambda: Select(selects[0]).select_by_index(1))
-        changes("2_frame", lambda: (handle.click(), handle.send_keys(Keys.ARROW_LEFT)))  # it sits at the last frame
-        changes("3_method", lambda: Select(selects[1]).select_by_index(1))
-        text = driver.find_element(By.CSS_SELECTOR, ".jp-Notebook").text
+        def menus():
+            return wait.until(lambda d: _all_displayed(d, ".widget-dropdown select", 2),
+                              "the clip and method menus are not shown")
+
+        def frame_slider():
+            return wait.until(lambda d: _displayed(d, ".widget-slider .noUi-handle"), "the frame slider is not shown")
+
+        def changes(step: str, act) -> None:
+            before_src = _retried(lambda: image().get_attribute("src"))
+            before_png = _retried(lambda: image().screenshot_as_png)
+            _retried(act)
+            wait.until(lambda d: image().get_attribute("src") != before_src, f"{step}: the picture was not redrawn")
+            wait.until(lambda d: image().screenshot_as_png != before_png, f"{step}: the picture did not change")
+            driver.save_screenshot(str(shots / f"{step}.png"))
+
+        changes("1_clip", lambda: Select(menus()[0]).select_by_index(1))
+        changes("2_frame", lambda: (frame_slider().click(), frame_slider().send_keys(Keys.ARROW_LEFT)))  # at the end
+        changes("3_method", lambda: Select(menus()[1]).select_by_index(1))
+        text = _retried(lambda: driver.find_element(By.CSS_SELECTOR, ".jp-Notebook").text)
         errors = driver.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.error']")
         assert not errors and "Traceback" not in text, f"an error output appeared: {text[-800:]}"
     finally:
@@ -141,10 +151,23 @@ def test_explorer_controls_redraw_the_picture_in_a_real_browser(lab, tmp_path):
         driver.quit()
 
 
+def _retried(action, attempts: int = 10):
+    """``action()``, done again when an element it used was replaced by a redraw meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except StaleElementReferenceException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
+
+
 def _run_all_cells(driver, attempts: int = 4) -> None:
     """Run > Run All Cells, again until a cell has started: on a loaded machine the first click can
     land before the kernel is connected, and then nothing runs."""
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -152,13 +175,14 @@ def _run_all_cells(driver, attempts: int = 4) -> None:
         return any(p.text.strip() not in ("", "[ ]:") for p in d.find_elements(By.CSS_SELECTOR, ".jp-InputArea-prompt"))
 
     for _ in range(attempts):
-        driver.find_element(By.XPATH, "//li[contains(@class, 'lm-MenuBar-item')]"
-                                      "//*[normalize-space(text())='Run']").click()
-        WebDriverWait(driver, 30, poll_frequency=0.5).until(
-            lambda d: d.find_elements(By.XPATH, "//li[contains(@class, 'lm-Menu-item')]"
-                                                "//*[normalize-space(text())='Run All Cells']"))[0].click()
         try:
-            WebDriverWait(driver, 30, poll_frequency=0.5).until(started)
+            _retried(lambda: driver.find_element(By.XPATH, "//li[contains(@class, 'lm-MenuBar-item')]"
+                                                           "//*[normalize-space(text())='Run']").click())
+            _retried(lambda: WebDriverWait(driver, 30, poll_frequency=0.5).until(
+                lambda d: d.find_elements(By.XPATH, "//li[contains(@class, 'lm-Menu-item')]"
+                                                    "//*[normalize-space(text())='Run All Cells']"))[0].click())
+            WebDriverWait(driver, 30, poll_frequency=0.5,
+                          ignored_exceptions=(StaleElementReferenceException,)).until(started)
             return
         except TimeoutException:
             continue
@@ -169,6 +193,7 @@ def _run_until_the_widget_shows(driver, attempts: int = 3, patience: float = 150
     """Run All Cells until the explorer's picture is shown.  Why again: on a loaded machine JupyterLab has
     been seen to run only the first cell and go idle, every other code cell still unrun ("[ ]:"); that
     stall is recognised (idle kernel, nothing queued, code cells unrun) and the run is started again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -184,7 +209,8 @@ def _run_until_the_widget_shows(driver, attempts: int = 3, patience: float = 150
 
     for _ in range(attempts):
         _run_all_cells(driver)
-        found = WebDriverWait(driver, patience, poll_frequency=0.5).until(shown_or_stalled)
+        found = WebDriverWait(driver, patience, poll_frequency=0.5,
+                              ignored_exceptions=(StaleElementReferenceException,)).until(shown_or_stalled)
         if found != "stalled":
             return found
     raise AssertionError(f"Run All Cells stalled {attempts} times before the explorer was shown")
@@ -192,7 +218,13 @@ def _run_until_the_widget_shows(driver, attempts: int = 3, patience: float = 150
 
 def _displayed(driver, selector: str):
     """The first visible element matching ``selector``, or False (for ``WebDriverWait.until``)."""
+    found = _all_displayed(driver, selector, 1)
+    return found[0] if found else False
+
+
+def _all_displayed(driver, selector: str, count: int):
+    """The visible elements matching ``selector`` when there are at least ``count``, else False."""
     from selenium.webdriver.common.by import By
 
     found = [e for e in driver.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()]
-    return found[0] if found else False
+    return found if len(found) >= count else False
