@@ -52,6 +52,41 @@ def probe(path: Path) -> dict:
             "height": frames[0].shape[0], "pixels": frames}
 
 
+def variable_rate_video(path: Path, frames: list[np.ndarray], times_ms: list[int], last_ms: int) -> Path:
+    """H.264 with the given presentation times (milliseconds, in a 1/1000 time base), written with
+    PyAV alone, as a phone or a screen recorder writes them: frame k is shown from ``times_ms[k]``
+    to the next time, the last one for ``last_ms``."""
+    base = Fraction(1, 1000)
+    shown = dict(zip(times_ms, np.diff([*times_ms, times_ms[-1] + last_ms]).tolist(), strict=True))
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)  # only a nominal rate: every frame has its own time
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.time_base = stream.codec_context.time_base = base
+
+        def mux(packets) -> None:
+            for packet in packets:
+                packet.duration = shown[int(packet.pts)]
+                container.mux(packet)
+
+        for frame, time_ms in zip(frames, times_ms, strict=True):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            picture.pts, picture.time_base = time_ms, base
+            mux(stream.encode(picture))
+        mux(stream.encode())
+    return path
+
+
+def frame_times(path: Path) -> tuple[list[float], float, float]:
+    """Every frame's presentation time read back with PyAV (seconds from the first); how long the video
+    plays by its frames (the last frame's time plus its duration) and by its container (the duration a
+    player shows)."""
+    with av.open(str(path)) as container:
+        frames = [(f.time, float(f.duration * f.time_base)) for f in container.decode(video=0)]
+        played = container.duration / av.time_base
+    times = [t - frames[0][0] for t, _ in frames]
+    return times, times[-1] + frames[-1][1], played
+
+
 def read_frames(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]

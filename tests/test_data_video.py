@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+from types import SimpleNamespace
+
 import av
 import numpy as np
 import pytest
+from e2e_support import frame_times, variable_rate_video
 
+from istvt_explain.data.clock import FrameTimes
 from istvt_explain.data.video import VideoReader, VideoWriter, write_video
 from istvt_explain.errors import InputError
 
@@ -137,3 +142,61 @@ def test_bad_inputs_name_the_file(tmp_path, case):
         list(VideoReader(path, **kwargs))
     message = str(err.value)
     assert str(path) in message and "\n" not in message
+
+
+def _clock(path):
+    """The clock of one pass over ``path``, as the face pass records it."""
+    reader = VideoReader(path)
+    recorder = FrameTimes(reader.fps)
+    for frame in reader.frames():
+        recorder.add(frame)
+    return recorder.clock()
+
+
+def test_times_come_from_the_timestamps_of_a_variable_rate_video(tmp_path):
+    times_ms = [0, 40, 80, 300, 340, 900, 940, 980]
+    path = variable_rate_video(tmp_path / "vfr.mkv", _frames(8, 64, 48), times_ms, last_ms=60)
+    clock = _clock(path)
+    assert clock.variable and clock.source == "pts"
+    np.testing.assert_allclose(clock.times, np.array(times_ms) / 1000, atol=1e-9)
+    assert clock.duration == pytest.approx(1.04) and clock.fps == pytest.approx(8 / 1.04)
+
+
+def test_a_constant_rate_video_keeps_index_over_fps_exactly(tmp_path):
+    """Matroska rounds 29.97 fps timestamps to milliseconds: the times stay index / fps, as always."""
+    path = _raw_video(tmp_path / "ntsc.mkv", _frames(30, 32, 16), fps=Fraction(30000, 1001))
+    clock = _clock(path)
+    assert not clock.variable and clock.source == "pts" and clock.fps == pytest.approx(30000 / 1001)
+    assert np.array_equal(clock.times, np.arange(30) / clock.fps) and clock.duration == 30 / clock.fps
+
+
+def _fake_frames(times, base=Fraction(1, 1000)):
+    return [SimpleNamespace(time=t, time_base=base, duration=0) for t in times]
+
+
+@pytest.mark.parametrize("times", [[0.0, None, 0.08], [0.0, 0.04, 0.04, 0.12], [0.0, 0.5, 0.3],
+                                   [0.0, 0.04, 1e9]], ids=["no-pts", "repeated", "backwards", "huge-gap"])
+def test_a_stream_without_a_usable_clock_falls_back_to_index_over_fps(times):
+    recorder = FrameTimes(25.0)
+    for frame in _fake_frames(times):
+        recorder.add(frame)
+    clock = recorder.clock()
+    assert clock.source == "index/fps" and not clock.variable
+    assert np.array_equal(clock.times, np.arange(len(times)) / 25.0)
+
+
+@pytest.mark.parametrize("name", ["timed.mp4", "timed.mkv", "timed.mov"])
+def test_the_writer_shows_each_frame_at_its_time_and_the_last_until_the_end(tmp_path, name):
+    times = [0.0, 0.04, 0.3, 0.34, 1.0]
+    with VideoWriter(tmp_path / name, 5, 64, 48, times=times, duration=1.25) as writer:
+        for frame in _frames(5, 64, 48):
+            writer.write(frame)
+    written, shown, played = frame_times(tmp_path / name)
+    np.testing.assert_allclose(written, times, atol=1e-6)
+    assert shown == pytest.approx(1.25) and played == pytest.approx(1.25)
+    with pytest.raises(ValueError, match="only 1 times"), VideoWriter(tmp_path / "x.mp4", 5, 64, 48, times=[0.0]) as w:
+        w.write(_frames(1, 64, 48)[0])
+        w.write(_frames(1, 64, 48)[0])
+    assert not (tmp_path / "x.mp4").exists()
+    with pytest.raises(ValueError, match="increasing"):
+        VideoWriter(tmp_path / "y.mp4", 5, 64, 48, times=[0.0, 0.0])

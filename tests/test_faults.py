@@ -934,3 +934,49 @@ def test_sigterm_stops_a_scan_as_ctrl_c_does(demo_media, tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and err.strip() == "istvt-explain: interrupted", err
     assert list(out.rglob("*.part")) == []
+
+
+# -- a variable-frame-rate video ------------------------------------------------------------------------
+def test_a_variable_frame_rate_video_keeps_its_timestamps(demo_media, tmp_path, capsys):
+    """Before: times were index / fps, with fps the Matroska stream's guessed 25: the report's
+    frames[].time and the explained video ended at 0.92 s for timestamps up to 2.6 s (the case found
+    first: 1.56 s for 3.76 s).  Now both follow the stream's timestamps."""
+    from e2e_support import frame_times, variable_rate_video
+
+    from istvt_explain.cli import main
+    from istvt_explain.data.clock import FrameTimes
+    from istvt_explain.data.media import make_face_video
+    from istvt_explain.data.video import VideoReader
+
+    _, weights = demo_media
+    shot = make_face_video(tmp_path / "shot.mp4", frames=24, size=(320, 240))
+    # 16 frames 40 ms apart, then 8 frames 250 ms apart: a camera that slows down in the dark
+    times_ms = [40 * k for k in range(16)] + [600 + 250 * k for k in range(1, 9)]
+    video = variable_rate_video(tmp_path / "vfr.mkv", list(VideoReader(shot.path)), times_ms, last_ms=250)
+    written = np.array(times_ms) / 1000
+
+    reader = VideoReader(video)
+    recorder = FrameTimes(reader.fps)
+    for frame in reader.frames():
+        recorder.add(frame)
+    clock = recorder.clock()
+    assert clock.source == "pts" and clock.variable
+    np.testing.assert_allclose(clock.times, written, atol=1e-9)  # (a) decoded times are the pts written
+    assert clock.duration == pytest.approx(2.85) and clock.fps == pytest.approx(24 / 2.85)
+
+    report, out = tmp_path / "vfr.json", tmp_path / "vfr.mp4"
+    code = main([str(video), "--weights", str(weights), "--method", "rollout", "--detector", "haar",
+                 "--json", str(report), "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(report.read_text())
+    assert [f["time"] for f in data["frames"]] == pytest.approx(written.tolist(), abs=1e-4)  # (b)
+    assert data["input"]["variable_frame_rate"] and data["input"]["duration"] == pytest.approx(2.85)
+
+    input_times, input_duration, input_played = frame_times(video)
+    output_times, output_duration, output_played = frame_times(out)
+    one_frame = 1 / data["input"]["fps"]
+    assert input_duration == pytest.approx(2.85) and input_played == pytest.approx(2.85)
+    assert abs(output_duration - input_duration) <= one_frame  # (c) the output lasts as long as the input
+    assert abs(output_played - input_played) <= one_frame  # and a player says so
+    assert len(output_times) == len(input_times)  # every frame once: none duplicated or dropped
+    np.testing.assert_allclose(output_times, input_times, atol=1e-3)

@@ -5,6 +5,7 @@ and tracks them, a second one cuts the square crops of the chosen track.  Only c
 are kept, never full frames.  Each pass decodes in a background thread, ahead of the detector
 or the cropping (``data.background.Prefetch``).  Clips are windows of T consecutive frames with a
 face, taken every ``stride`` frames; a video's score is the mean of its clip scores (``video_score``).
+The first pass also reads every frame's presentation time (``VideoClips.clock``): no pass of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from ..errors import InputError
 from .background import Prefetch
+from .clock import FrameClock, FrameTimes
 from .detectors import parallel_detect
 from .faces import CROP_MARGIN, FaceDetector, box_to_crop_coords, create_detector, crop_square, track_faces
 from .video import VideoReader
@@ -70,6 +72,8 @@ class VideoClips:
     Per video frame (``num_frames``): ``boxes`` (N, 4) square crop boxes (x0, y0, x1, y1) in
     full-frame pixels, NaN where no face; ``face_boxes`` the smoothed detector boxes; ``face_frames``.
     Per clip: ``frame_indices`` (K, T) into the video; ``clips`` gives the crops as (K, T, S, S, 3).
+    ``clock``: when each of the ``num_frames`` frames is shown (``FrameClock``: the stream's
+    timestamps); ``fps`` is its rate (declared, or the average for a variable-rate video).
     """
 
     path: Path
@@ -88,6 +92,8 @@ class VideoClips:
     num_tracks: int
     tracks: list = field(default_factory=list)
     """Every face track found (``FaceTrack``), largest first: ``track_index`` is the one cropped here."""
+    clock: FrameClock | None = None
+    """When each frame is shown; None only for clips made by hand (then index / ``fps``)."""
 
     @property
     def image_size(self) -> int:
@@ -134,16 +140,19 @@ def _mask_frames(mask_path: Path, size: tuple[int, int]):
         yield np.zeros(size, np.uint8)
 
 
-def _decoded(reader: VideoReader, convert: Callable[[int], bool],
-             limit: int | None) -> Iterator[tuple[int, np.ndarray | None]]:
+def _decoded(reader: VideoReader, convert: Callable[[int], bool], limit: int | None,
+             times: FrameTimes | None = None) -> Iterator[tuple[int, np.ndarray | None]]:
     """(index, RGB frame) for the first ``limit`` frames, RGB only where ``convert(index)`` (else None).
 
     Every frame must be decoded (a codec decodes in order), but converting to RGB costs as much
-    again, so the passes that look at some frames convert those alone.  Run in a ``Prefetch`` thread.
+    again, so the passes that look at some frames convert those alone.  ``times`` records each
+    yielded frame's timestamp on the way.  Run in a ``Prefetch`` thread.
     """
     for index, frame in enumerate(reader.frames()):
         if limit is not None and index >= limit:
             return
+        if times is not None:
+            times.add(frame)
         yield index, reader.to_rgb(frame) if convert(index) else None
 
 
@@ -169,10 +178,12 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
     detect_every = max(1, int(detect_every))
     limit = max_frames if max_frames else None
 
-    with Prefetch(_decoded(reader, lambda i: i % detect_every == 0, limit), name="decode") as decoded:
+    times = reader.frame_times()
+    with Prefetch(_decoded(reader, lambda i: i % detect_every == 0, limit, times), name="decode") as decoded:
         # the detector works (on several frames at once where there are cores) while the next frames decode
         detections = parallel_detect((rgb for _, rgb in decoded), detector, detect_workers)
     num_frames = len(detections)
+    clock = times.clock()  # the decoding thread has finished: every frame it yielded is recorded
     tracks = track_faces(detections, max_gap=max(max_gap, 2 * detect_every), smooth_sigma=smooth_sigma)
     track_index, track = _choose_track(tracks, face, path, num_frames, detector)
 
@@ -203,7 +214,7 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
     return VideoClips(
         path=path, crops=np.stack(crops), crop_frames=crop_frames, keypoints=np.stack(points),
         masks=np.stack(masks) if masks_in is not None else None, frame_indices=windows,
-        boxes=boxes, face_boxes=track.boxes, face_frames=track.present.copy(), fps=reader.fps,
+        boxes=boxes, face_boxes=track.boxes, face_frames=track.present.copy(), fps=clock.fps,
         frame_size=reader.frame_size, num_frames=num_frames, track_index=track_index,
-        num_tracks=len(tracks), tracks=tracks,
+        num_tracks=len(tracks), tracks=tracks, clock=clock,
     )

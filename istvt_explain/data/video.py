@@ -6,13 +6,17 @@ goes to a temporary name that is renamed on a clean close: an interrupted run le
 The container follows the output's extension (``containers.VIDEO_CONTAINERS``: .mp4, .mkv, .mov),
 and the finished file gets the permissions the umask gives any new file (not the temporary
 file's private 0600).
+
+When each frame is shown comes from the stream's presentation timestamps (``clock.FrameTimes``
+reads them off the frames of a pass that decodes them anyway); ``VideoWriter`` can write frames
+at given times, so a variable-frame-rate video's explained copy keeps its clock.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +26,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._files import public_mode
+from .clock import FrameTimes
 from .containers import container_for
 
 # A frame larger than this (pixels) is refused: 8192 x 8192 RGB is already 200 MB per frame.
@@ -48,6 +53,10 @@ class VideoReader:
     Every problem with the file (missing, a directory, empty, not a video, a still picture,
     truncated or corrupt, a frame larger than ``max_pixels``) raises ``InputError`` naming it.
     Iterating twice re-opens the file, so a reader can be iterated any number of times.
+
+    ``fps`` is what the container declares; when each frame is shown comes from its timestamps:
+    give the frames of a pass to ``reader.frame_times().add`` and ask it for the ``clock()``.
+    ``end_time``: when the last frame stops being shown, as the container says (pts seconds), or None.
     """
 
     def __init__(self, path: str | os.PathLike, *, max_pixels: int = MAX_FRAME_PIXELS) -> None:
@@ -69,6 +78,7 @@ class VideoReader:
             raw_w, raw_h = first.width, first.height
             self.frame_count = self._count(container, stream)
             self._declared = int(stream.frames or 0)  # exact where the container indexes its frames
+            self.end_time = self._end(container, stream)
         finally:
             container.close()
         if raw_w * raw_h > self.max_pixels:
@@ -107,6 +117,19 @@ class VideoReader:
         except (av.FFmpegError, OSError) as err:
             raise InputError(f"{self.path}: corrupt or truncated video ({_first_line(err)})") from None
         raise InputError(f"{self.path}: video has no decodable frames (empty or truncated)")
+
+    @staticmethod
+    def _end(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+        """When the stream stops showing its last frame, in the frames' own clock (pts seconds), or None."""
+        if stream.duration is not None and stream.start_time is not None and stream.time_base is not None:
+            return float((stream.start_time + stream.duration) * stream.time_base)
+        if container.duration is not None and container.start_time is not None:
+            return (container.start_time + container.duration) / av.time_base
+        return None
+
+    def frame_times(self) -> FrameTimes:
+        """A recorder for the frames of one pass (``FrameTimes.add``), then their ``clock()``."""
+        return FrameTimes(self.fps, self.end_time)
 
     @staticmethod
     def _count(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
@@ -190,14 +213,33 @@ class VideoWriter:
     without an exception; on an exception the temporary file is removed.
 
     ``crf``: x264 quality, 0 lossless .. 51 worst; 18 looks lossless, 23 is x264's default.
+
+    By default frame k is shown at k / ``fps`` (constant rate).  ``times`` (seconds, increasing) and
+    ``duration`` give every frame its own presentation time instead, as a variable-frame-rate
+    input has them: each frame is written once, at its time, and shown until the next one (the
+    last until ``duration``), so nothing is duplicated or dropped and the file lasts as long as
+    the input.  ``fps`` is then only the stream's nominal rate (x264's rate control and the rate
+    the container declares).  Times are rounded to the container's clock (1/90000 s; Matroska's
+    1/1000 s), at least one tick apart.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, *, crf: int = 20,
-                 preset: str = "veryfast") -> None:
+                 preset: str = "veryfast", times: Sequence[float] | np.ndarray | None = None,
+                 duration: float | None = None) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"frame size must be positive, got {width}x{height}")
         if not fps or fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
+        self.times = None if times is None else np.asarray(times, dtype=np.float64).reshape(-1)
+        if self.times is not None:
+            if self.times.size == 0 or not np.isfinite(self.times).all() or (np.diff(self.times) <= 0).any():
+                raise ValueError("times must be finite, increasing seconds, one per frame")
+            last = self.times[-1] + 1.0 / fps if duration is None else float(duration)
+            if not last > self.times[-1]:
+                raise ValueError(f"duration {duration} must end after the last frame's time {self.times[-1]}")
+            self.duration: float | None = last
+        else:
+            self.duration = None
         self.path = Path(path)
         self.format = container_for(self.path)
         self.fps = float(fps)
@@ -233,11 +275,39 @@ class VideoWriter:
             stream = self._container.add_stream("libx264", rate=rate)
             stream.width, stream.height = self.width, self.height
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(self.crf), "preset": self.preset}
+            options = {"crf": str(self.crf), "preset": self.preset}
+            if self.times is not None:
+                self._time_stamps(stream)
+                # No B-frames: packets then come in presentation order, so each carries its own
+                # frame's duration, and MP4 (which times samples by decoding order) ends where the
+                # last frame does; with B-frames an MP4 of uneven times came out shorter than its frames.
+                options["bf"] = "0"
+            stream.options = options
             self._stream = stream
         except BaseException:
             self.abort()
             raise
+
+    def _time_stamps(self, stream: av.video.stream.VideoStream) -> None:
+        """Give the stream a fine clock and turn ``times`` into strictly increasing ticks of it."""
+        base = Fraction(1, 1000 if self.format == "matroska" else 90000)  # Matroska counts milliseconds
+        stream.time_base = stream.codec_context.time_base = base
+        ticks = np.round(self.times / float(base)).astype(np.int64)
+        steps = np.arange(ticks.size)
+        ticks = np.maximum.accumulate(ticks - steps) + steps  # at least one tick apart
+        end = max(int(round(self.duration / float(base))), int(ticks[-1]) + 1)
+        self._base, self._ticks = base, ticks
+        self._ticks_shown = dict(zip(ticks.tolist(), np.diff(np.append(ticks, end)).tolist(), strict=True))
+
+    def _mux(self, packets: Iterable[av.Packet]) -> None:
+        """Mux encoded packets; with ``times``, each carries how long its frame is shown (the last one's
+        duration would otherwise be one nominal frame)."""
+        for packet in packets:
+            if self.times is not None and packet.pts is not None:
+                shown = self._ticks_shown.get(int(packet.pts))
+                if shown is not None:
+                    packet.duration = shown
+            self._container.mux(packet)
 
     def write(self, frame: np.ndarray) -> None:
         """Append one RGB ``uint8`` frame of shape (height, width, 3) (or (H, W) grayscale)."""
@@ -255,8 +325,11 @@ class VideoWriter:
             frame = np.pad(frame, ((0, self.height - self.frame_height), (0, self.width - self.frame_width),
                                    (0, 0)), mode="edge")
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        for packet in self._stream.encode(video_frame):
-            self._container.mux(packet)
+        if self.times is not None:
+            if self.frames_written >= self._ticks.size:
+                raise ValueError(f"frame {self.frames_written} written, but only {self._ticks.size} times were given")
+            video_frame.pts, video_frame.time_base = int(self._ticks[self.frames_written]), self._base
+        self._mux(self._stream.encode(video_frame))
         self.frames_written += 1
 
     def close(self) -> None:
@@ -264,8 +337,7 @@ class VideoWriter:
         if self._container is None:
             return
         try:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
+            self._mux(self._stream.encode())
             self._container.close()
             self._container = None
             os.replace(self._tmp, self.path)

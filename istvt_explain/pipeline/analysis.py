@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..attribution.explanation import DisplayScale, Explanation
+from ..data.clock import FrameClock
 from ..render.overlay import paste_map
 from .segments import DEFAULT_MAX_GAP, DEFAULT_MIN_CLIPS, Segment, find_segments
 
@@ -42,6 +43,9 @@ class VideoAnalysis:
         face_tracks: every face track found, largest first (``FaceTrack.summary()``: frame ranges,
             size in pixels), so a report always says how many faces there were.
         track_index: the track this analysis explains (its index in ``face_tracks``).
+        clock: when each frame is shown (the stream's timestamps, ``data.clock.FrameClock``); None
+            for an analysis made by hand, whose frames are then index / ``fps`` apart.  ``fps`` is
+            the clock's rate: declared, or the average (frames / duration) of a variable-rate video.
     """
 
     video_path: Path
@@ -65,6 +69,14 @@ class VideoAnalysis:
     face_tracks: list[dict] = field(default_factory=list)
     track_index: int = 0
     display: DisplayScale | None = None
+    clock: FrameClock | None = None
+
+    @property
+    def frame_times(self) -> np.ndarray:
+        """(F,) seconds from the first frame to each frame: its presentation time, not index / fps."""
+        if self.clock is not None and len(self.clock.times) == self.num_frames:
+            return self.clock.times
+        return FrameClock.constant(self.num_frames, self.fps).times
 
     @property
     def clip_probability(self) -> np.ndarray:

@@ -4,6 +4,12 @@ Reads the analysed video a second time (frames are streamed, never all held) and
 H.264 MP4 with the input's frame count and frame rate; the output is taller than the input by
 the strip.  The renderer reads a ``VideoAnalysis`` (the explanations and the boxes), never the model.
 
+Time follows the input's clock (``analysis.clock``, its presentation timestamps).  A constant-rate
+input is written at its declared rate, frame k at k / fps, exactly as before timestamps were read.
+A variable-rate input keeps every frame once, at its own time (``VideoWriter``'s ``times``): the
+output lasts as long as the input, with no frame duplicated or dropped, and its declared
+(nominal) rate is the input's average rate, frames / duration (``analysis.fps``).
+
 The banner above the strip names the manipulated segments ("FAKE: frames 24-47 (peak 0.91)") in the
 strip counter's numbers ("frame 24/47": this frame / the last), which count from 0 like the JSON
 report, the terminal summary and the key-frame file names: one convention everywhere (docs/cli.md).
@@ -168,10 +174,15 @@ def render_video(analysis: VideoAnalysis, out_path: str | Path, style: OverlaySt
     # Decode ahead and encode behind in threads (``data.background``): the three stages overlap.
     # The decode and encode timers get their threads' own busy seconds (no CPU seconds: the
     # process clock counts every thread), the render timer the composing alone.
-    with VideoWriter(out_path, analysis.fps, width, height) as writer, \
+    clock = analysis.clock
+    timed = clock is not None and clock.variable and len(clock.times) == total
+    with VideoWriter(out_path, analysis.fps, width, height, times=clock.times if timed else None,
+                     duration=clock.duration if timed else None) as writer, \
             Prefetch(iter(VideoReader(analysis.video_path)), name="decode") as frames:
         with BackgroundSink(writer.write, name="encode") as encoder:
             for index, frame in enumerate(frames):
+                if timed and index >= total:  # the video grew since it was analysed: no time for more
+                    break
                 with timer.stage("render"):
                     composed = composer.compose(index, frame)
                 if index in wanted:

@@ -9,6 +9,8 @@ Every frame number in the report counts from 0 (``frames[].index``, ``clips[].fr
 ``segments``, ``skipped_frames``...), like the frame counter drawn in the explained video, the
 terminal summary and the key-frame file names (docs/cli.md).  ``verdict`` is "fake" iff ``segments`` is not empty;
 ``fake_probability`` is the mean of the clip scores (see ``FAKE_PROBABILITY_DEFINITION``).
+``frames[].time`` is the frame's presentation time from the stream's timestamps (``data.clock``), not
+index / fps: a variable-frame-rate video keeps its clock (docs/cli.md, "Time").
 """
 
 from __future__ import annotations
@@ -83,12 +85,13 @@ def build_report(analysis: VideoAnalysis, weights: dict[str, Any] | None = None,
     display = a.display.to_dict() if a.display is not None else None
     suspicion = a.suspicion()
     skipped = a.skipped_frames
+    times = a.frame_times if a.fps or a.clock is not None else np.zeros(a.num_frames)
     frames = []
     for i in range(a.num_frames):
         box = a.boxes[i]
         frames.append({
             "index": i,
-            "time": _fixed(i / a.fps if a.fps else 0.0, 4),
+            "time": _fixed(times[i], 4),
             "face": bool(a.face_frames[i]),
             "box": None if np.isnan(box).any() else [_fixed(v, 2) for v in box],
             "fake_probability": _num(a.frame_probability[i]),
@@ -110,7 +113,7 @@ def build_report(analysis: VideoAnalysis, weights: dict[str, Any] | None = None,
         "format": REPORT_FORMAT,
         "tool": {"name": "istvt-explain", "version": __version__},
         "input": {"path": str(a.video_path), "frames": a.num_frames, "fps": _num(a.fps, 6),
-                  "width": a.width, "height": a.height},
+                  "width": a.width, "height": a.height} | (a.clock.to_dict() if a.clock is not None else {}),
         "verdict": a.verdict,
         "segments": segments,
         "fake_probability": _num(a.video_probability),
@@ -166,7 +169,8 @@ def write_maps(analysis: VideoAnalysis, path: str | Path) -> None:
     An ``.npz`` archive (``np.load`` reads it) with ``maps`` (F, H, W) float16 on the display scale
     ([0, 1], or [-1, 1] when ``display_signed``; ``display_low`` / ``display_high`` map them back to raw);
     ``boxes`` (F, 4); ``face_frames`` and ``processed`` (F,) bool; ``fake_probability`` and
-    ``importance`` (F,) float32 (NaN where skipped); ``fps``; ``method``.  The maps are streamed
+    ``importance`` (F,) float32 (NaN where skipped); ``times`` (F,) float64, each frame's presentation
+    time in seconds (as ``frames[].time``); ``fps``; ``method``.  The maps are streamed
     frame by frame into the compressed archive: a long video never needs (F, H, W) in memory.
     """
     a = analysis
@@ -174,6 +178,7 @@ def write_maps(analysis: VideoAnalysis, path: str | Path) -> None:
         "boxes": a.boxes.astype(np.float32), "face_frames": a.face_frames, "processed": a.processed,
         "fake_probability": a.frame_probability.astype(np.float32),
         "importance": a.frame_importance.astype(np.float32), "fps": np.float64(a.fps), "method": np.str_(a.method),
+        "times": np.asarray(a.frame_times, np.float64),
     }
     if a.display is not None:
         small |= {"display_signed": np.bool_(a.display.signed), "display_low": np.float64(a.display.low),

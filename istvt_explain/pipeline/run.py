@@ -96,6 +96,7 @@ def analyze_clips(video: VideoClips, model: torch.nn.Module, options: PipelineOp
         timings=timer.seconds, segment_min_clips=options.segment_min_clips,
         segment_max_gap=options.segment_max_gap,
         face_tracks=[track.summary() for track in video.tracks], track_index=int(video.track_index),
+        clock=video.clock,
     )
     aggregate_frames(analysis)
     return analysis
