@@ -875,7 +875,7 @@ def test_a_scan_killed_halfway_leaves_every_finished_record_readable(demo_media,
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
     for i in range(60):
-        (folder / f"junk{i:02d}.mp4").write_bytes(os.urandom(256))
+        (folder / f"junk{i:02d}.mp4").write_bytes(b"not a video " * 20)  # random bytes can probe as audio
     script = KILLED_SCAN_DRIVER.format(folder=str(folder), out=str(out), weights=str(weights))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     table = out / "results.csv"
