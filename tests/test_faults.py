@@ -837,7 +837,7 @@ def slow(path, writer):  # the first record stops mid-write, its temporary on di
 
 files.atomic_write = slow
 sys.exit(main(["scan", {folder!r}, "--out", {out!r}, "--weights", {weights!r}, "--detector", "haar",
-               "--method", "rollout", "-q"]))
+               "--method", "rollout", "-q", *{extra!r}]))
 """
 
 
@@ -847,14 +847,65 @@ def test_sigterm_stops_a_scan_as_ctrl_c_does(demo_media, tmp_path):
     folder, out, marker = tmp_path / "in", tmp_path / "out", tmp_path / "writing"
     folder.mkdir()
     shutil.copyfile(video, folder / "a.mp4")
-    script = SCAN_DRIVER.format(marker=str(marker), folder=str(folder), out=str(out), weights=str(weights))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not marker.exists() and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+    proc = _start_scan_driver(folder, out, weights, marker)
+    _wait_for(marker, proc)
     assert list(out.rglob("*.part")), "the scan is mid-write"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and err.strip() == "istvt-explain: interrupted", err
     assert list(out.rglob("*.part")) == []
+
+
+def _start_scan_driver(folder: Path, out: Path, weights: Path, marker: Path, *extra: str) -> subprocess.Popen:
+    script = SCAN_DRIVER.format(marker=str(marker), folder=str(folder), out=str(out), weights=str(weights),
+                                extra=list(extra))
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(marker: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not marker.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    assert marker.exists(), "the driver never reached its write"
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_scan_workers_end_with_their_parent_however_it_ends(demo_media, tmp_path):
+    """SIGKILL and SIGTERM of ``scan --workers 1`` mid-run (two runs side by side, to save time).
+
+    Before: the worker (850 MB with a real model) and the multiprocessing resource tracker lived on
+    under PID 1 for minutes after either signal."""
+    video, weights = demo_media
+    runs = {}
+    for sig in (signal.SIGKILL, signal.SIGTERM):
+        base = tmp_path / sig.name
+        (base / "in").mkdir(parents=True)
+        for name in ("a.mp4", "b.mp4", "c.mp4"):
+            shutil.copyfile(video, base / "in" / name)
+        runs[sig] = base, _start_scan_driver(base / "in", base / "out", weights, base / "writing", "--workers", "1",
+                                             "--batch-size", "1")  # a's record is written while b and c are cut
+    for base, proc in runs.values():  # each is writing its first record, its worker alive
+        _wait_for(base / "writing", proc)
+    children = {sig: _children(proc.pid) for sig, (_, proc) in runs.items()}
+    for found in children.values():
+        lines = [_command_line(pid) for pid in found]
+        assert any("spawn_main" in line for line in lines) and any("resource_tracker" in line for line in lines), lines
+    for sig, (_, proc) in runs.items():
+        proc.send_signal(sig)
+    errors = {sig: proc.communicate(timeout=60)[1] for sig, (_, proc) in runs.items()}
+    left = set().union(*children.values())
+    deadline = time.monotonic() + 10
+    while any(_running(p) for p in left) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [_command_line(p) for p in left if _running(p)] == []
+    base, proc = runs[signal.SIGTERM]
+    assert proc.returncode == 130 and errors[signal.SIGTERM].strip() == "istvt-explain: interrupted", errors
+    assert list((base / "out").rglob("*.part")) == []
+
