@@ -851,7 +851,8 @@ def test_sigterm_stops_a_scan_as_ctrl_c_does(demo_media, tmp_path):
     _wait_for(marker, proc)
     assert list(out.rglob("*.part")), "the scan is mid-write"
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    err = _stderr(marker)
     assert proc.returncode == 130 and err.strip() == "istvt-explain: interrupted", err
     assert list(out.rglob("*.part")) == []
 
@@ -859,13 +860,24 @@ def test_sigterm_stops_a_scan_as_ctrl_c_does(demo_media, tmp_path):
 def _start_scan_driver(folder: Path, out: Path, weights: Path, marker: Path, *extra: str) -> subprocess.Popen:
     script = SCAN_DRIVER.format(marker=str(marker), folder=str(folder), out=str(out), weights=str(weights),
                                 extra=list(extra))
-    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return _start_driver_script(script, marker)
+
+
+def _start_driver_script(script: str, marker: Path) -> subprocess.Popen:
+    """``script`` in a process of its own, its stderr into a file (``_stderr``): a pipe would stay open,
+    and reading it block, while a worker that inherited it lives on."""
+    with open(marker.with_suffix(".err"), "w") as err:
+        return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=err)
+
+
+def _stderr(marker: Path) -> str:
+    return marker.with_suffix(".err").read_text()
 
 
 def _wait_for(marker: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while not marker.exists() and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, _stderr(marker)
         time.sleep(0.05)
     assert marker.exists(), "the driver never reached its write"
 
@@ -894,19 +906,27 @@ def test_scan_workers_end_with_their_parent_however_it_ends(demo_media, tmp_path
     for base, proc in runs.values():  # each is writing its first record, its worker alive
         _wait_for(base / "writing", proc)
     children = {sig: _children(proc.pid) for sig, (_, proc) in runs.items()}
-    for found in children.values():
-        lines = [_command_line(pid) for pid in found]
-        assert any("spawn_main" in line for line in lines) and any("resource_tracker" in line for line in lines), lines
-    for sig, (_, proc) in runs.items():
-        proc.send_signal(sig)
-    errors = {sig: proc.communicate(timeout=60)[1] for sig, (_, proc) in runs.items()}
     left = set().union(*children.values())
-    deadline = time.monotonic() + 10
-    while any(_running(p) for p in left) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert [_command_line(p) for p in left if _running(p)] == []
+    try:
+        for found in children.values():
+            lines = [_command_line(pid) for pid in found]
+            assert any("spawn_main" in line for line in lines), lines
+            assert any("resource_tracker" in line for line in lines), lines
+        for sig, (_, proc) in runs.items():
+            proc.send_signal(sig)
+        for _, proc in runs.values():
+            proc.wait(timeout=60)
+        deadline = time.monotonic() + 10
+        while any(_running(p) for p in left) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [_command_line(p) for p in left if _running(p)] == []
+    finally:  # a worker that outlived its parent must not outlive the test too
+        for pid in left:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
     base, proc = runs[signal.SIGTERM]
-    assert proc.returncode == 130 and errors[signal.SIGTERM].strip() == "istvt-explain: interrupted", errors
+    err = _stderr(base / "writing")
+    assert proc.returncode == 130 and err.strip() == "istvt-explain: interrupted", err
     assert list((base / "out").rglob("*.part")) == []
 
 
@@ -937,11 +957,12 @@ def test_sigterm_stops_the_main_command_as_ctrl_c_does(demo_media, tmp_path):
     out, marker = tmp_path / "out", tmp_path / "writing"
     out.mkdir()
     script = MAIN_DRIVER.format(marker=str(marker), out=str(out), video=str(video), weights=str(weights))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _start_driver_script(script, marker)
     _wait_for(marker, proc)
     assert len([p for p in out.iterdir() if ".part" in p.name]) == 4, "every output is staged, the report half"
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    err = _stderr(marker)
     assert proc.returncode == 130 and err.strip() == "istvt-explain: interrupted", err
     assert list(out.iterdir()) == []  # no temporary, and no output half-written
 
