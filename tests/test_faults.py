@@ -913,7 +913,7 @@ def slow(path, writer):  # the first record stops mid-write, its temporary on di
 
 files.atomic_write = slow
 sys.exit(main(["scan", {folder!r}, "--out", {out!r}, "--weights", {weights!r}, "--detector", "haar",
-               "--method", "rollout", "-q"]))
+               "--method", "rollout", "-q", *{extra!r}]))
 """
 
 
@@ -923,15 +923,12 @@ def test_sigterm_stops_a_scan_as_ctrl_c_does(demo_media, tmp_path):
     folder, out, marker = tmp_path / "in", tmp_path / "out", tmp_path / "writing"
     folder.mkdir()
     shutil.copyfile(video, folder / "a.mp4")
-    script = SCAN_DRIVER.format(marker=str(marker), folder=str(folder), out=str(out), weights=str(weights))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not marker.exists() and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+    proc = _start_scan_driver(folder, out, weights, marker)
+    _wait_for(marker, proc)
     assert list(out.rglob("*.part")), "the scan is mid-write"
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    err = _stderr(marker)
     assert proc.returncode == 130 and err.strip() == "istvt-explain: interrupted", err
     assert list(out.rglob("*.part")) == []
 
@@ -980,3 +977,188 @@ def test_a_variable_frame_rate_video_keeps_its_timestamps(demo_media, tmp_path, 
     assert abs(output_played - input_played) <= one_frame  # and a player says so
     assert len(output_times) == len(input_times)  # every frame once: none duplicated or dropped
     np.testing.assert_allclose(output_times, input_times, atol=1e-3)
+
+
+def _start_scan_driver(folder: Path, out: Path, weights: Path, marker: Path, *extra: str) -> subprocess.Popen:
+    script = SCAN_DRIVER.format(marker=str(marker), folder=str(folder), out=str(out), weights=str(weights),
+                                extra=list(extra))
+    return _start_driver_script(script, marker)
+
+
+def _start_driver_script(script: str, marker: Path) -> subprocess.Popen:
+    """``script`` in a process of its own, its stderr into a file (``_stderr``): a pipe would stay open,
+    and reading it block, while a worker that inherited it lives on."""
+    with open(marker.with_suffix(".err"), "w") as err:
+        return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=err)
+
+
+def _stderr(marker: Path) -> str:
+    return marker.with_suffix(".err").read_text()
+
+
+def _wait_for(marker: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not marker.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, _stderr(marker)
+        time.sleep(0.05)
+    assert marker.exists(), "the driver never reached its write"
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_scan_workers_end_with_their_parent_however_it_ends(demo_media, tmp_path):
+    """SIGKILL and SIGTERM of ``scan --workers 1`` mid-run (two runs side by side, to save time).
+
+    Before: the worker (850 MB with a real model) and the multiprocessing resource tracker lived on
+    under PID 1 for minutes after either signal."""
+    video, weights = demo_media
+    runs = {}
+    for sig in (signal.SIGKILL, signal.SIGTERM):
+        base = tmp_path / sig.name
+        (base / "in").mkdir(parents=True)
+        for name in ("a.mp4", "b.mp4", "c.mp4"):
+            shutil.copyfile(video, base / "in" / name)
+        runs[sig] = base, _start_scan_driver(base / "in", base / "out", weights, base / "writing", "--workers", "1",
+                                             "--batch-size", "1")  # a's record is written while b and c are cut
+    for base, proc in runs.values():  # each is writing its first record, its worker alive
+        _wait_for(base / "writing", proc)
+    children = {sig: _children(proc.pid) for sig, (_, proc) in runs.items()}
+    left = set().union(*children.values())
+    try:
+        for found in children.values():
+            lines = [_command_line(pid) for pid in found]
+            assert any("spawn_main" in line for line in lines), lines
+            assert any("resource_tracker" in line for line in lines), lines
+        for sig, (_, proc) in runs.items():
+            proc.send_signal(sig)
+        for _, proc in runs.values():
+            proc.wait(timeout=60)
+        deadline = time.monotonic() + 10
+        while any(_running(p) for p in left) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [_command_line(p) for p in left if _running(p)] == []
+    finally:  # a worker that outlived its parent must not outlive the test too
+        for pid in left:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+    base, proc = runs[signal.SIGTERM]
+    err = _stderr(base / "writing")
+    assert proc.returncode == 130 and err.strip() == "istvt-explain: interrupted", err
+    assert list((base / "out").rglob("*.part")) == []
+
+
+# -- the main command: SIGTERM, and what a killed run left -------------------------------------------------
+MAIN_DRIVER = """
+import sys, time
+from pathlib import Path
+import istvt_explain.pipeline.report as report
+from istvt_explain.cli import main
+
+def slow(data, path):  # the report stops half-written, the other outputs staged, until the signal
+    Path(path).write_text('{{"verdict": ')
+    Path({marker!r}).touch()
+    time.sleep(60)
+
+report.write_report = slow
+out = Path({out!r})
+sys.exit(main([{video!r}, "--weights", {weights!r}, "--detector", "haar", "--method", "rollout", "-q",
+               "--out", str(out / "heatmap.mp4"), "--json", str(out / "report.json"),
+               "--maps", str(out / "maps.npz"), "--frames", str(out / "frames")]))
+"""
+
+
+def test_sigterm_stops_the_main_command_as_ctrl_c_does(demo_media, tmp_path):
+    """Before: the process gone at once (exit -15), its four staged ``.part`` temporaries left beside
+    the outputs, and no later run removed them."""
+    video, weights = demo_media
+    out, marker = tmp_path / "out", tmp_path / "writing"
+    out.mkdir()
+    script = MAIN_DRIVER.format(marker=str(marker), out=str(out), video=str(video), weights=str(weights))
+    proc = _start_driver_script(script, marker)
+    _wait_for(marker, proc)
+    assert len([p for p in out.iterdir() if ".part" in p.name]) == 4, "every output is staged, the report half"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    err = _stderr(marker)
+    assert proc.returncode == 130 and err.strip() == "istvt-explain: interrupted", err
+    assert list(out.iterdir()) == []  # no temporary, and no output half-written
+
+
+def _age(paths: list[Path], seconds: float) -> None:
+    for path in paths:
+        os.utime(path, (time.time() + seconds, time.time() + seconds))
+
+
+def test_stale_temporaries_of_a_killed_main_command_are_removed_at_the_next_run(demo_media, tmp_path, capsys):
+    """Only the temporaries named after this run's own outputs (staged file or folder, the video writer's
+    own) go, and only those older than the run: another run's, at work meanwhile, stays."""
+    from istvt_explain.cli import main
+
+    video, weights = demo_media
+    out = tmp_path / "out"
+    (out / ".frames.a1b2c3d4.part").mkdir(parents=True)
+    (out / ".frames.a1b2c3d4.part" / "01_frame000003.png").write_bytes(b"half written")
+    stale = [out / ".heatmap.mp4.abc123.part", out / ".heatmap.mp4.k3j2h1g0.part.mp4",
+             out / "..heatmap.mp4.k3j2h1g0.part.mp4.x9y8z7w6.part", out / ".report.json.q1w2e3r4.part.json"]
+    foreign = [out / ".other.part", out / "heatmap.mp4.part", out / ".notes.mp4.abc123.part"]
+    busy = out / ".heatmap.mp4.fresh1.part"
+    for path in [*stale, *foreign, busy]:
+        path.write_bytes(b"half written")
+    stale.append(out / ".frames.a1b2c3d4.part")
+    _age([*stale, *foreign], -3600)
+    _age([busy], 3600)
+    code = main([str(video), "--weights", str(weights), "--detector", "haar", "--method", "rollout", "-q",
+                 "--out", str(out / "heatmap.mp4"), "--json", str(out / "report.json"), "--frames", str(out / "frames")])
+    assert code == 0, capsys.readouterr().err
+    assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in [*foreign, busy])
+    assert (out / "heatmap.mp4").is_file() and (out / "report.json").is_file()
+
+
+@pytest.mark.parametrize("command, argv", [
+    ("explain_video", ["video.mp4", "--out", "x.mp4"]), ("scan", ["scan", "in", "--out", "results"]),
+    ("train", ["train", "--config", "demo"]), ("figures", ["figures"]),
+])
+def test_every_long_command_takes_sigterm_as_ctrl_c(command, argv, monkeypatch, capsys):
+    """SIGTERM raised inside each command's work ends it as Ctrl-C does: exit 130, one line."""
+    import importlib
+
+    from istvt_explain.cli import main
+
+    module = importlib.import_module(f"istvt_explain.cli.{command}")
+
+    def work(*args) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises within this
+        return 0
+
+    monkeypatch.setattr(module, "_run", work)
+    caught = []  # in place of Python's default while the test runs: SIGTERM must never end pytest
+    previous = signal.signal(signal.SIGTERM, lambda *_: caught.append(True))
+    try:
+        code = main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130 and capsys.readouterr().err == "istvt-explain: interrupted\n" and not caught
+
+
+def test_stale_temporaries_of_the_figures_cache_are_removed_at_the_next_run(tmp_path):
+    """The figures' stage cache: only its own entries' temporaries older than the run go."""
+    from istvt_explain.analysis.paper import FigureSettings, StageCache
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = [cache / ".scores-0123456789abcdef.pt.k3j2h1g0.part", cache / "judging-0123456789abcdef.part"]
+    keep = [cache / "scores-0123456789abcdef.pt", cache / ".notes.part"]
+    busy = cache / ".roc-0123456789abcdef.pt.a1b2c3d4.part"
+    for path in [*stale, *keep, busy]:
+        path.write_bytes(b"half written")
+    _age([*stale, *keep], -3600)
+    _age([busy], 3600)
+    StageCache(cache, tiny_model(image_size=SIZE, frames=FRAMES, depth=1), SimpleNamespace(ids=["a", "b"]),
+               FigureSettings.smoke(), reuse=False, say=print)
+    assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in [*keep, busy])

@@ -9,6 +9,7 @@ figures: the committed ``figures/`` are checked that way.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data._files import atomic_write, remove_stale_parts
 from ..render import figures as F
 from ..render.style import save_figure, tidy_ticks
 from .attention import head_attention
@@ -248,6 +250,7 @@ class StageCache:
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / ".gitignore").write_text("*\n")  # a cache, never committed with the figures
+            remove_stale_parts(folder, self.temporaries(), time.time())  # what a killed run left
         self.reused: list[str] = []
         digest = hashlib.sha256()
         for name, tensor in sorted(model.state_dict().items()):
@@ -266,10 +269,14 @@ class StageCache:
     def path(self, stage: str) -> Path | None:
         return None if self.folder is None else self.folder / f"{stage}-{self.stage_key(stage)}.pt"
 
+    @staticmethod
+    def temporaries() -> list[str]:
+        """Globs of the temporaries of the entries (``atomic_write``'s, and ``STAGE-KEY.part`` of
+        earlier versions): the only files of the folder that a new run deletes, when older than it."""
+        return [f".{stage}-*.pt.*.part" for stage in STAGES] + [f"{stage}-*.part" for stage in STAGES]
+
     def run(self, stage: str, compute: Callable[[], Any]) -> Any:
         """``compute()``'s result, or the cached one when reusing; says which, and how long it took."""
-        import time
-
         number = f"[{STAGES.index(stage) + 1}/{len(STAGES)}]" if stage in STAGES else "[-]"
         path = self.path(stage)
         if self.reuse and path is not None and path.exists():
@@ -281,11 +288,8 @@ class StageCache:
         start = time.perf_counter()
         value = compute()
         self.say(f"{number} {stage}: done in {time.perf_counter() - start:.1f} s")
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_suffix(".part")
-            torch.save(value, part)
-            part.replace(path)  # complete entries only: an interrupted run leaves no half file
+        if path is not None:  # complete entries only: an interrupted run leaves no half file, nor its temporary
+            atomic_write(path, lambda tmp: torch.save(value, tmp))
         return value
 
 

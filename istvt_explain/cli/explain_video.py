@@ -3,7 +3,8 @@
 Decode, find and track the face, classify every clip, explain it, and write the explained
 video (plus, on request, a JSON report, the raw maps and key frames).  This module only parses
 options and calls the library (``pipeline.run.analyze_video``, ``pipeline.heatmap_video``, ``pipeline.report``); every output goes
-through ``StagedOutputs`` so that a failed run leaves nothing behind.
+through ``StagedOutputs`` so that a failed or interrupted run (Ctrl-C, SIGTERM) leaves nothing behind,
+and the next run deletes what a killed one left.
 """
 
 from __future__ import annotations
@@ -310,6 +311,15 @@ def check_model_and_options(args: argparse.Namespace) -> PipelineOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The job; SIGTERM stops it as Ctrl-C does (every temporary removed, one line, exit 130)."""
+    from ..data._files import sigterm_as_interrupt
+
+    begun = time.time()  # the temporaries of these outputs older than this are a killed run's
+    with sigterm_as_interrupt():
+        return _run(args, begun)
+
+
+def _run(args: argparse.Namespace, begun: float) -> int:
     options = _check_args(args)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="istvt-explain-") as scratch:
@@ -318,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             video = Path(args.video).expanduser()
             _check_video_path(video)
-        with StagedOutputs(force=args.force, protected=() if args.demo else (video,)) as staged:
+        with StagedOutputs(force=args.force, protected=() if args.demo else (video,), started=begun) as staged:
             targets = {
                 "out": staged.claim(args.out, "--out") if args.out else None,
                 "json": staged.claim(args.json, "--json") if args.json else None,

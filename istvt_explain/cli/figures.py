@@ -28,6 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The figures; SIGTERM stops them as Ctrl-C does (the cache entry being written removes its
+    temporary, one line, exit 130)."""
+    from ..data._files import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     check_weights(args.weights)  # before torch: a crafted file is refused at once
     from dataclasses import replace
 

@@ -3,18 +3,21 @@
 Why: a job writes several outputs (video, report, maps, key frames); if anything fails, none
 of them may be left behind, half-written or not, and an existing output is only replaced
 by a complete new one.  Every path is checked before any work starts, so a bad output
-path costs the user nothing.
+path costs the user nothing.  The temporaries that an earlier run killed by SIGKILL left
+beside an output are deleted when that output is claimed again (``stale_temporaries``).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data._files import public_mode
+from ..data._files import public_mode, remove_stale_parts
 from .errors import UserError
 
 
@@ -30,11 +33,14 @@ class StagedOutputs:
     """Context manager: ``claim`` paths, write to the returned temporary paths, ``commit`` at the end.
 
     Leaving the block with an exception (or without ``commit``) removes every temporary file.
+    ``started``: when the run began (``time.time()``, default now); the temporaries of a claimed
+    output older than that are an earlier, killed run's, and are deleted.
     """
 
-    def __init__(self, force: bool = False, protected: tuple[Path, ...] = ()) -> None:
+    def __init__(self, force: bool = False, protected: tuple[Path, ...] = (), started: float | None = None) -> None:
         self.force = force
         self.protected = tuple(p.resolve() for p in protected)
+        self.started = time.time() if started is None else started
         self._items: list[_Staged] = []
 
     def __enter__(self) -> StagedOutputs:
@@ -68,6 +74,7 @@ class StagedOutputs:
         parent = final.parent
         if not parent.is_dir():
             raise UserError(f"{final}: cannot write {option}: folder {parent} does not exist")
+        remove_stale_parts(parent, stale_temporaries(final.name), self.started)
         prefix = f".{final.name}."
         try:
             if directory:
@@ -110,3 +117,12 @@ class StagedOutputs:
             else:
                 item.temp.unlink(missing_ok=True)
         self._items.clear()
+
+
+def stale_temporaries(name: str) -> tuple[str, ...]:
+    """Globs of the temporaries a run writing the output ``name`` names beside it: the staged file
+    (``.NAME.*.part.SUFFIX``) or folder (``.NAME.*.part``), and the video writer's own temporary of
+    the staged file (``..NAME.*.part.SUFFIX.*.part``)."""
+    escaped, suffix = glob.escape(name), glob.escape(Path(name).suffix)
+    return tuple(dict.fromkeys((f".{escaped}.*.part", f".{escaped}.*.part{suffix}",
+                                f"..{escaped}.*.part{suffix}.*.part")))

@@ -38,6 +38,15 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Training; SIGTERM (a job scheduler, torchrun stopping the other ranks) stops it as Ctrl-C does:
+    the state or checkpoint being written removes its temporary, one line, exit 130."""
+    from ..data._files import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..train import fit, load_config
 
     config = load_config(args.config, **parse_overrides(args.set))

@@ -5,16 +5,22 @@ a temporary name beside its target and renamed over it, with the permissions the
 (``mkstemp``'s private 0600 would survive the rename).  Temporary names carry a ``.part`` suffix,
 and ``pid_alive`` tells whether the process that left one is still at work.  ``sigterm_as_interrupt``
 makes a kill by SIGTERM (a job scheduler, ``timeout``, ``docker stop``) unwind as Ctrl-C does, so
-that the temporaries of the writes in progress are removed on the way out.
+that the temporaries of the writes in progress are removed on the way out; ``remove_stale_parts``
+deletes those a SIGKILL left, at the next run.  ``exit_with_parent`` ends a worker process whose
+parent is gone, however it went (a SIGKILL runs no clean-up in the parent).
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import signal
+import stat
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,6 +61,37 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(raw))
 
 
+def part_pattern(name: str) -> str:
+    """The glob of the temporaries ``atomic_write`` names while writing the file ``name`` (``.NAME.*.part``)."""
+    return f".{glob.escape(name)}.*.part"
+
+
+def remove_stale_parts(folder: str | os.PathLike, patterns: Iterable[str], before: float) -> list[Path]:
+    """Delete the temporaries in ``folder`` that match ``patterns`` (globs of this package's own
+    temporary names) and were last changed before ``before`` (a wall-clock time: the run's start).
+
+    Why: a run killed by SIGKILL (or power loss) removes nothing, and its ``.part`` files can be as
+    large as the outputs.  Only our names, so that no file of the user's goes; only older ones, so
+    that another run writing meanwhile keeps its own.  A staged folder goes with its content; what
+    cannot be removed stays (this is housekeeping, never a reason to fail).
+    """
+    removed = []
+    for pattern in dict.fromkeys(patterns):
+        for part in Path(folder).glob(pattern):
+            try:
+                info = part.lstat()
+                if info.st_mtime >= before:
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    shutil.rmtree(part)
+                else:
+                    part.unlink()
+            except OSError:  # gone meanwhile (its writer renamed it), or not ours to remove
+                continue
+            removed.append(part)
+    return removed
+
+
 def process_start_time(pid: int) -> str | None:
     """The kernel's start time of a process (tells a reused pid apart); None where /proc is absent."""
     fields = _proc_stat(pid)
@@ -85,6 +122,30 @@ def _proc_stat(pid: int) -> list[str] | None:
             return fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def this_process() -> tuple[int, str | None]:
+    """This process's pid and start time: what a worker needs to watch it (``exit_with_parent``)."""
+    return os.getpid(), process_start_time(os.getpid())
+
+
+def exit_with_parent(parent: tuple[int, str | None], interval: float = 0.2) -> None:
+    """In a worker process: end it (``os._exit``) within ``interval`` seconds once ``parent``
+    (``this_process()`` of the run that started it) is gone, from a daemon thread.
+
+    Why: a parent killed by SIGKILL stops nothing, and a worker blocked on its task queue never sees
+    the end of it (a spawned worker holds the queue's writing end too), so it would live on under
+    PID 1 with its memory, and the multiprocessing resource tracker, which waits for every process
+    that shares it, with it.
+    The start time tells the parent apart from a later process that got its pid.
+    """
+    threading.Thread(target=_watch_parent, args=(*parent, interval), daemon=True, name="istvt-watch-parent").start()
+
+
+def _watch_parent(pid: int, started: str | None, interval: float) -> None:
+    while pid_alive(pid, started):
+        time.sleep(interval)
+    os._exit(1)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

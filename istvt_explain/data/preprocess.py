@@ -14,8 +14,6 @@ import functools
 import multiprocessing
 import os
 import signal
-import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from ..errors import InputError
-from ._files import pid_alive, process_start_time, sigterm_as_interrupt
+from ._files import exit_with_parent, sigterm_as_interrupt, this_process
 from .cache import CacheSettings, discard_entry, is_cached, open_cache, store_video, write_json
 from .clips import extract_face_clips
 from .datasets.entry import VideoEntry
@@ -161,17 +159,10 @@ def preprocess(entries: Iterable[VideoEntry], cache_dir: str | os.PathLike, sett
 
 
 # -- the worker pool ------------------------------------------------------------------------------
-def _watch_parent(pid: int, started: str | None, interval: float = 0.2) -> None:
-    """Exit this worker as soon as the run that started it is gone (even after SIGKILL)."""
-    while pid_alive(pid, started):
-        time.sleep(interval)
-    os._exit(1)
-
-
 def _worker_main(conn, cache_dir: Path, settings: CacheSettings, task: Task, parent: tuple[int, str | None]) -> None:
     """A worker: videos in from the pipe, results out, until the pipe closes or the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    threading.Thread(target=_watch_parent, args=parent, daemon=True).start()
+    exit_with_parent(parent)  # gone within 0.2 s of the run that started it, even after a SIGKILL
     _init_worker()
     while True:
         try:
@@ -188,8 +179,7 @@ class _Worker:
 
     def __init__(self, context, cache_dir: Path, settings: CacheSettings, task: Task) -> None:
         self.conn, child = context.Pipe()
-        parent = (os.getpid(), process_start_time(os.getpid()))
-        self.process = context.Process(target=_worker_main, args=(child, cache_dir, settings, task, parent),
+        self.process = context.Process(target=_worker_main, args=(child, cache_dir, settings, task, this_process()),
                                        daemon=True, name="istvt-preprocess")
         self.process.start()
         child.close()

@@ -9,6 +9,7 @@ random states are stored as tensors, never as pickled objects.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
-from ..data._files import atomic_write
+from ..data._files import atomic_write, part_pattern, remove_stale_parts
 from ..models.weights import CheckpointError, safe_torch_load
 
 STATE_VERSION = 1
@@ -120,13 +121,10 @@ def save_state(path: str | Path, *, model: torch.nn.Module, optimizer: torch.opt
 
 def remove_orphaned_parts(folder: Path, names: tuple[str, ...]) -> list[Path]:
     """Delete the temporary ``.NAME.*.part`` files that ``atomic_write`` left when a run was killed
-    mid-write (up to a full state each); only for ``names``, the files this run writes itself."""
-    removed = []
-    for name in names:
-        for part in Path(folder).glob(f".{name}.*.part"):
-            part.unlink(missing_ok=True)
-            removed.append(part)
-    return removed
+    mid-write (up to a full state each); only for ``names``, the files this run writes itself.
+
+    Called before this run writes anything: every such file there is an earlier run's."""
+    return remove_stale_parts(folder, [part_pattern(name) for name in names], time.time())
 
 
 def load_state(path: str | Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...data._files import public_mode, write_atomic
+from ...data._files import public_mode, remove_stale_parts, write_atomic
 from ...errors import InputError
 from ...render.index import write_index_page
 from .discovery import printable, video_key
@@ -75,16 +75,7 @@ class ResultsFolder:
 
         Why the time: another rank of this run may be writing its own meanwhile.
         """
-        removed = []
-        for sub, pattern in self.PARTS:
-            for part in (self.root / sub).glob(pattern):
-                try:
-                    if part.is_file() and part.stat().st_mtime < before:
-                        part.unlink()
-                        removed.append(part)
-                except FileNotFoundError:  # its writer renamed or removed it meanwhile
-                    pass
-        return removed
+        return [part for sub, pattern in self.PARTS for part in remove_stale_parts(self.root / sub, [pattern], before)]
 
     def report_path(self, key: str) -> Path:
         return self.reports / f"{key}.json"

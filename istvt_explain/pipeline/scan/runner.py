@@ -163,12 +163,16 @@ def _face_clips_ahead(videos: Sequence[Path], workers: int, config, options) -> 
     """(video, its ``VideoClips`` or ``_Failed``, seconds) in order, cut ``workers`` + 1 videos ahead.
 
     Worker processes are spawned (not forked: this process holds torch's threads) and use one
-    thread each, so that the model keeps the cores it had.
+    thread each, so that the model keeps the cores it had.  They end with this process, however it
+    ends: at once when it is interrupted (Ctrl-C, SIGTERM), by themselves when it is killed.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+    from ...data._files import this_process
+
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                               initargs=(this_process(),))
     try:
         pending: deque = deque()
         queue = iter(videos)
@@ -189,8 +193,20 @@ def _face_clips_ahead(videos: Sequence[Path], workers: int, config, options) -> 
             except Exception as err:  # noqa: BLE001 - recorded as the video's error by _scan_one
                 clips, seconds = _Failed(_error_message(video, err)), 0.0
             yield video, clips, seconds
+    except BaseException:  # interrupted, or a failure: the videos in hand are not worth waiting for
+        _stop_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool) -> None:
+    """End the processes of a ``ProcessPoolExecutor`` now (``shutdown`` would wait for their videos).
+
+    Python 3.14 has ``terminate_workers``; before it, the pool's own table of processes is the way.
+    """
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def _face_clips_here(videos: Sequence[Path], config, options) -> Iterator[tuple[Path, Any, float]]:
@@ -264,7 +280,15 @@ def _explain_together(group: list[tuple[Path, Any, float]], model, options) -> t
     return out, [seconds * n / total for n in counts]
 
 
-def _worker_init() -> None:
+def _worker_init(parent: tuple[int, str | None]) -> None:
+    """One thread per worker; Ctrl-C left to the parent (it stops the workers, with one line, no
+    traceback of theirs); the worker ends by itself when ``parent`` is gone (``exit_with_parent``)."""
+    import signal
+
+    from ...data._files import exit_with_parent
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent(parent)
     import cv2
     import torch
 
