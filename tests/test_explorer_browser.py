@@ -166,8 +166,13 @@ def _retried(action, attempts: int = 10):
 
 def _run_all_cells(driver, attempts: int = 4) -> None:
     """Run > Run All Cells, again until a cell has started: on a loaded machine the first click can
-    land before the kernel is connected, and then nothing runs."""
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    land before the kernel is connected, and then nothing runs; or JupyterLab, its kernel list not yet
+    loaded when the notebook opened, asks which kernel to start (accepted: its choice is the notebook's)."""
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -176,6 +181,7 @@ def _run_all_cells(driver, attempts: int = 4) -> None:
 
     for _ in range(attempts):
         try:
+            _retried(lambda: _accept_kernel_choice(driver))
             _retried(lambda: driver.find_element(By.XPATH, "//li[contains(@class, 'lm-MenuBar-item')]"
                                                            "//*[normalize-space(text())='Run']").click())
             _retried(lambda: WebDriverWait(driver, 30, poll_frequency=0.5).until(
@@ -184,9 +190,24 @@ def _run_all_cells(driver, attempts: int = 4) -> None:
             WebDriverWait(driver, 30, poll_frequency=0.5,
                           ignored_exceptions=(StaleElementReferenceException,)).until(started)
             return
-        except TimeoutException:
+        except (TimeoutException, ElementClickInterceptedException):  # a dialog came up meanwhile: see above
             continue
     raise AssertionError("Run All Cells never started a cell")
+
+
+def _accept_kernel_choice(driver, patience: float = 5) -> None:
+    """Accept JupyterLab's "Select Kernel" dialog when it shows (seen under load, 1 run in 5).
+    Its preselected kernel is the notebook's own; no other dialog is touched."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        dialogs = [d for d in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog") if d.is_displayed()]
+        if not dialogs:
+            return
+        if "Select Kernel" in dialogs[0].text:
+            dialogs[0].find_element(By.CSS_SELECTOR, ".jp-Dialog-button.jp-mod-accept").click()
+        time.sleep(0.5)
 
 
 def _run_until_the_widget_shows(driver, attempts: int = 3, patience: float = 150):

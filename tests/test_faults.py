@@ -1162,3 +1162,35 @@ def test_stale_temporaries_of_the_figures_cache_are_removed_at_the_next_run(tmp_
     StageCache(cache, tiny_model(image_size=SIZE, frames=FRAMES, depth=1), SimpleNamespace(ids=["a", "b"]),
                FigureSettings.smoke(), reuse=False, say=print)
     assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in [*keep, busy])
+
+
+def test_an_interrupted_figure_leaves_no_half_written_file_and_the_next_run_clears_its_temporaries(tmp_path):
+    """``figures`` wrote its PNG, PDF and CSV files in place: a SIGTERM mid-write left a truncated one.
+    Now each goes through a temporary, and a killed run's temporaries are named by ``OUTPUT_TEMPORARIES``."""
+    from matplotlib.figure import Figure
+
+    from istvt_explain.analysis.paper import OUTPUT_TEMPORARIES
+    from istvt_explain.data._files import remove_stale_parts
+    from istvt_explain.render.style import save_figure
+
+    fig = Figure(figsize=(2, 2))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    save_figure(fig, tmp_path, "roc")
+    whole = (tmp_path / "roc.pdf").read_bytes()
+
+    def interrupted(*args, **kwargs):
+        Path(args[0]).write_bytes(b"%PDF-1.4 half")  # the write had begun when the signal came
+        raise KeyboardInterrupt
+
+    fig.savefig = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        save_figure(fig, tmp_path, "roc", formats=("pdf",))
+    assert (tmp_path / "roc.pdf").read_bytes() == whole and not list(tmp_path.glob("*.part"))
+    stale = [tmp_path / ".roc.png.k3j2h1g0.part", tmp_path / ".scores.csv.a1b2c3d4.part",
+             tmp_path / ".summary.json.q1w2e3r4.part", tmp_path / ".roc.pdf.z9x8c7v6.part"]
+    keep = [tmp_path / ".notes.part", tmp_path / "roc.png.part", tmp_path / ".roc.txt.k3j2h1g0.part"]
+    for path in [*stale, *keep]:
+        path.write_bytes(b"half written")
+    _age([*stale, *keep], -3600)
+    remove_stale_parts(tmp_path, OUTPUT_TEMPORARIES, time.time())
+    assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in keep)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data._files import atomic_write, remove_stale_parts
+from ..data._files import atomic_write, remove_stale_parts, write_atomic
 from ..render import figures as F
 from ..render.style import save_figure, tidy_ticks
 from .attention import head_attention
@@ -293,6 +293,10 @@ class StageCache:
         return value
 
 
+OUTPUT_TEMPORARIES = tuple(f".*.{ext}.*.part" for ext in ("png", "pdf", "csv", "json"))
+"""Globs of the temporaries this module's writes name in the figures folder (``atomic_write``)."""
+
+
 def make_paper_figures(model: torch.nn.Module, data: LabelledClips, out_dir: str | Path,
                        settings: FigureSettings = FigureSettings(), *,
                        progress: Callable[[str], None] | None = None, cache_dir: str | Path | None = None,
@@ -305,6 +309,7 @@ def make_paper_figures(model: torch.nn.Module, data: LabelledClips, out_dir: str
     say = progress or (lambda _msg: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(out, OUTPUT_TEMPORARIES, time.time())  # what a killed run left among the figures
     torch.manual_seed(settings.seed)
     files: dict[str, list[Path]] = {}
     cache = StageCache(Path(cache_dir) if cache_dir is not None else None, model, data, settings, reuse, say)
@@ -350,7 +355,7 @@ def make_paper_figures(model: torch.nn.Module, data: LabelledClips, out_dir: str
                      _write_scores(results, out / "scores.csv")]
     summary_path = out / "summary.json"
     summary = {"settings": _jsonable(asdict(settings)), **results.summary()}
-    summary_path.write_text(json.dumps(summary, indent=1, sort_keys=False) + "\n")
+    write_atomic(summary_path, json.dumps(summary, indent=1, sort_keys=False) + "\n")
     files["data"].append(summary_path)
     return results
 
@@ -366,20 +371,26 @@ def _jsonable(value: Any) -> Any:
 def _write_judging(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     import csv
 
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+
+    atomic_write(path, write)
     return path
 
 
 def _write_scores(results: PaperResults, path: Path) -> Path:
     import csv
 
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "label", "probability"])
-        for i, s, y in zip(results.ids, results.scores, results.labels, strict=True):
-            writer.writerow([i, int(y), f"{s:.6f}"])
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["id", "label", "probability"])
+            for i, s, y in zip(results.ids, results.scores, results.labels, strict=True):
+                writer.writerow([i, int(y), f"{s:.6f}"])
+
+    atomic_write(path, write)
     return path

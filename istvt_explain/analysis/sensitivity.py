@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data._files import atomic_write
 from .common import ExplainFn, as_uint8_clips, explain_batched, spearman
 from .perturbations import resolve_perturbations
 
@@ -79,12 +80,16 @@ class SensitivityResult:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         names = [f.name for f in fields(SensitivityRow)]
-        with open(path, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow([*names, "probability_change"])
-            for r in self.rows:
-                values = asdict(r)
-                writer.writerow([_fmt(values[n]) for n in names] + [_fmt(r.probability_change)])
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow([*names, "probability_change"])
+                for r in self.rows:
+                    values = asdict(r)
+                    writer.writerow([_fmt(values[n]) for n in names] + [_fmt(r.probability_change)])
+
+        atomic_write(path, write)  # never a half-written table
         return path
 
     def summary_to_csv(self, path: str | Path) -> Path:

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ..attribution.registry import method_facts
+from ..data._files import atomic_write, write_atomic
 from .overlay import DIVERGING_CMAP, HEATMAP_CMAP  # noqa: F401  (one convention: video and figures)
 
 PALETTE = "colorblind"
@@ -152,7 +153,8 @@ def method_colors(methods: Sequence[str]) -> dict[str, tuple]:
 
 
 def save_figure(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Write ``name.png`` / ``name.pdf`` into ``out_dir`` without timestamps.
+    """Write ``name.png`` / ``name.pdf`` into ``out_dir`` without timestamps, each under a temporary
+    name first (an interrupted run leaves no half-written figure).
 
     Figures here are bare ``matplotlib.figure.Figure`` objects, never registered
     with pyplot: nothing to close, no backend to choose, and a notebook still shows them.
@@ -164,10 +166,11 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[s
     for fmt in formats:
         path = out_dir / f"{name}.{fmt}"
         if fmt == "png":
-            path.write_bytes(figure_png(fig))
+            write_atomic(path, figure_png(fig))
         else:
-            metadata = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
-            fig.savefig(path, format=fmt, metadata=metadata if fmt == "pdf" else None, dpi=DPI)
+            metadata = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None} if fmt == "pdf" else None
+            atomic_write(path, lambda tmp, fmt=fmt, metadata=metadata: fig.savefig(tmp, format=fmt, dpi=DPI,
+                                                                                   metadata=metadata))
         paths.append(path)
     return paths
 

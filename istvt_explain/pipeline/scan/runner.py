@@ -205,6 +205,10 @@ def _stop_workers(pool) -> None:
 
     Python 3.14 has ``terminate_workers``; before it, the pool's own table of processes is the way.
     """
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
     for process in list((getattr(pool, "_processes", None) or {}).values()):
         process.terminate()
 
