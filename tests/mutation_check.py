@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", action="store_true", help="show how each mutant was caught (pytest's summary)")
     args = parser.parse_args(argv)
     mutants = [m for m in MUTANT_SETS[args.set] if args.k in m.name]
+    if not mutants:  # else the control run would be pytest without test ids: the whole suite
+        print(f"no mutant of the {args.set!r} set has {args.k!r} in its name", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="istvt-mutants-") as tmp:
         control = Path(tmp) / "control"
         copy_project(control)
