@@ -5,8 +5,14 @@ line against the copy; the check fails unless every mutant is caught.  A control
 that the same tests pass on the unmodified copy (so a failing test cannot "catch" everything), and a
 mutant whose line is no longer in the code fails the check too: refactor the code, update it here.
 
-    python tests/mutation_check.py            # all mutants
-    python tests/mutation_check.py -k lrp     # the mutants whose name contains "lrp"
+Two sets: ``explain`` (``MUTANTS``, the default, run by tests/test_mutations.py in the test suite)
+breaks the explanation and judging code; ``faults`` (``FAULT_MUTANTS``, run by hand: a few minutes)
+removes once each fix of the docs/faults.md rows on hostile files and interrupted runs (results:
+benchmarks/results/fault_mutations.md).
+
+    python tests/mutation_check.py                  # all mutants of the explanation code
+    python tests/mutation_check.py -k lrp           # the mutants whose name contains "lrp"
+    python tests/mutation_check.py --set faults -v  # each fix of docs/faults.md removed once
 """
 
 from __future__ import annotations
@@ -124,17 +130,114 @@ MUTANTS = (
 )
 
 
+# Each fix of docs/faults.md (hostile files and folders, interrupted runs) removed once, with the test
+# that its row names.  Run by hand (``--set faults``), not in the test suite: several of these tests
+# start processes and kill them.
+FAULT_MUTANTS = (
+    # -- scan: interrupted, failing and full-disk runs
+    Mutant("scan-row-appended-only-at-the-end", "istvt_explain/pipeline/scan/runner.py",
+           "append_row(folder, row)  # on disk now: a kill loses only the videos in flight", "pass",
+           ("tests/test_faults.py::test_a_scan_killed_halfway_leaves_every_finished_record_readable",)),
+    Mutant("scan-keeps-each-failed-videos-exception", "istvt_explain/pipeline/scan/runner.py",
+           "message = _error_message(video, err)  # the message only: no traceback kept alive",
+           'message = _error_message(video, err); _scan_one.__dict__.setdefault("kept", []).append(err)',
+           ("tests/test_faults.py::test_a_method_that_raises_costs_only_its_video",)),
+    Mutant("scan-full-disk-is-a-traceback", "istvt_explain/pipeline/scan/runner.py",
+           "    except OSError as err:\n        raise InputError(f\"{folder.root}: cannot write the results",
+           "    except () as err:\n        raise InputError(f\"{folder.root}: cannot write the results",
+           ("tests/test_faults.py::test_a_full_disk_ends_the_scan_in_one_line_with_nothing_half_written",)),
+    Mutant("scan-thumbnail-left-without-its-report", "istvt_explain/pipeline/scan/runner.py",
+           "        folder.thumb_path(key).unlink(missing_ok=True)\n        raise\n", "        raise\n",
+           ("tests/test_faults.py::test_a_full_disk_ends_the_scan_in_one_line_with_nothing_half_written",)),
+    Mutant("scan-opens-hostile-entries", "istvt_explain/pipeline/scan/runner.py",
+           "    if problem is not None:\n        raise InputError(problem)", "    if False:\n        raise InputError(problem)",
+           ("tests/test_faults.py::test_hostile_entries_of_a_scanned_folder_are_error_rows",)),
+    Mutant("scan-non-utf8-name-not-escaped", "istvt_explain/pipeline/scan/discovery.py",
+           'return raw.decode("utf-8", "backslashreplace")', "return text",
+           ("tests/test_faults.py::test_hostile_entries_of_a_scanned_folder_are_error_rows",)),
+    Mutant("scan-workers-outlive-their-parent", "istvt_explain/pipeline/scan/runner.py",
+           "    exit_with_parent(parent)\n", "    pass\n",
+           ("tests/test_faults.py::test_scan_workers_end_with_their_parent_however_it_ends",)),
+    Mutant("scan-sigterm-not-ctrl-c", "istvt_explain/cli/scan.py",
+           "    from ..data._files import sigterm_as_interrupt\n",
+           "    from contextlib import nullcontext as sigterm_as_interrupt\n",
+           ("tests/test_faults.py::test_sigterm_stops_a_scan_as_ctrl_c_does",)),
+    # -- a method that raises, or returns broken maps
+    Mutant("method-exception-escapes-unnamed", "istvt_explain/pipeline/run.py",
+           "except Exception as err:  # noqa: BLE001 - a plugin's bug, or a built-in's fault: that video's error",
+           "except () as err:",
+           ("tests/test_faults.py::test_the_command_line_gives_one_line_for_a_method_that_raises",)),
+    Mutant("method-maps-unchecked", "istvt_explain/attribution/base.py",
+           "        check_method_maps(self.name, spatial, temporal, logits, clips.shape[0], clips.shape[1])\n", "",
+           ("tests/test_faults.py::test_broken_maps_of_a_plugin_are_one_clear_error",)),
+    # -- crafted checkpoints
+    Mutant("checkpoint-temperature-unbounded", "istvt_explain/models/limits.py",
+           "if not _is_number(value, integer=False) or not low <= value <= high:",
+           "if not _is_number(value, integer=False):",
+           ("tests/test_faults.py::test_a_crafted_checkpoint_is_refused_from_its_header[temperature 1e-300]",)),
+    Mutant("checkpoint-header-size-unbounded", "istvt_explain/models/checkpoint_file.py",
+           "            if length > MAX_HEADER_BYTES:", "            if False:",
+           ("tests/test_faults.py::test_a_crafted_checkpoint_is_refused_from_its_header"
+            "[a million empty tensors (58 MB header)]",)),
+    Mutant("checkpoint-tensor-count-unbounded", "istvt_explain/models/checkpoint_file.py",
+           "    if len(table) > MAX_TENSORS:", "    if False:",
+           ("tests/test_faults.py::test_a_crafted_checkpoint_is_refused_from_its_header"
+            "[20,000 empty tensors under the byte limit]",)),
+    Mutant("checkpoint-config-unbounded", "istvt_explain/models/limits.py",
+           "        if not low <= value <= high:\n            raise ValueError(f\"model config field",
+           "        if False:\n            raise ValueError(f\"model config field",
+           ("tests/test_faults.py::test_a_crafted_checkpoint_is_refused_from_its_header[mlp_ratio 2000]",)),
+    # -- the main command: SIGTERM, and what a killed run left
+    Mutant("main-sigterm-not-ctrl-c", "istvt_explain/cli/explain_video.py",
+           "    from ..data._files import sigterm_as_interrupt\n",
+           "    from contextlib import nullcontext as sigterm_as_interrupt\n",
+           ("tests/test_faults.py::test_sigterm_stops_the_main_command_as_ctrl_c_does",)),
+    Mutant("main-stale-temporaries-kept", "istvt_explain/cli/staging.py",
+           "        remove_stale_parts(parent, stale_temporaries(final.name), self.started)\n", "",
+           ("tests/test_faults.py::test_stale_temporaries_of_a_killed_main_command_are_removed_at_the_next_run",)),
+    # -- the material cache
+    Mutant("material-member-hash-unchecked", "istvt_explain/data/material/archives.py",
+           "    if found is not None and found[1] == expected:", "    if found is not None:",
+           ("tests/test_material_archives.py::test_a_planted_file_in_the_material_cache_is_never_used",)),
+    # -- a variable-frame-rate video: the clock, the report's times, the written video's times
+    Mutant("vfr-clock-ignores-the-timestamps", "istvt_explain/data/clock.py",
+           "if count == 0 or any(t is None for t in self._times):", "if True:",
+           ("tests/test_faults.py::test_a_variable_frame_rate_video_keeps_its_timestamps",)),
+    Mutant("vfr-report-times-are-index-over-fps", "istvt_explain/pipeline/analysis.py",
+           "if self.clock is not None and len(self.clock.times) == self.num_frames:", "if False:",
+           ("tests/test_faults.py::test_a_variable_frame_rate_video_keeps_its_timestamps",)),
+    Mutant("vfr-video-written-at-a-constant-rate", "istvt_explain/pipeline/heatmap_video.py",
+           "timed = clock is not None and clock.variable and len(clock.times) == total", "timed = False",
+           ("tests/test_faults.py::test_a_variable_frame_rate_video_keeps_its_timestamps",)),
+    # -- benchmarks/bench_gpu.py
+    Mutant("bench-gpu-smoke-needs-cuda", "benchmarks/bench_gpu.py",
+           "    if not available and name is None and smoke:", "    if False:",
+           ("tests/test_bench_gpu.py::test_smoke_without_a_device_falls_back_to_the_cpu_in_one_line",)),
+)
+MUTANT_SETS = {"explain": MUTANTS, "faults": FAULT_MUTANTS}
+
+
 def copy_project(target: Path) -> None:
-    for name in ("istvt_explain", "tests"):
-        shutil.copytree(ROOT / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    """The package, its tests and the benchmark scripts (some tests run them; their results stay out)."""
+    for name in ("istvt_explain", "tests", "benchmarks"):
+        shutil.copytree(ROOT / name, target / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "results"))
     shutil.copy2(ROOT / "pyproject.toml", target / "pyproject.toml")
 
 
+TIMEOUT = 900
+"""Seconds one run of the tests may take: a mutant that makes a test hang is caught, not waited on."""
+
+
 def run_tests(copy: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess:
-    """The tests against ``copy`` (its package first on the path), stopping at the first failure."""
+    """The tests against ``copy`` (its package first on the path), stopping at the first failure;
+    a run past ``TIMEOUT`` fails (return code 124, "timed out" in its output)."""
     env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
-                          cwd=copy, env=env, capture_output=True, text=True)
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+    try:
+        return subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(command, 124, f"E   timed out after {TIMEOUT} s\n", "")
 
 
 def apply(copy: Path, mutant: Mutant) -> None:
@@ -154,10 +257,15 @@ def _summary(stdout: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", choices=MUTANT_SETS, default="explain",
+                        help="explain: the explanation and judging code (default); faults: the fixes of docs/faults.md")
     parser.add_argument("-k", default="", help="only the mutants whose name contains this")
     parser.add_argument("-v", action="store_true", help="show how each mutant was caught (pytest's summary)")
     args = parser.parse_args(argv)
-    mutants = [m for m in MUTANTS if args.k in m.name]
+    mutants = [m for m in MUTANT_SETS[args.set] if args.k in m.name]
+    if not mutants:  # else the control run would be pytest without test ids: the whole suite
+        print(f"no mutant of the {args.set!r} set has {args.k!r} in its name", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="istvt-mutants-") as tmp:
         control = Path(tmp) / "control"
         copy_project(control)
