@@ -226,6 +226,25 @@ def test_train_command_calibrates_the_best_checkpoint(tmp_path, capsys):
     assert "ECE" in capsys.readouterr().out
 
 
+def test_a_fresh_run_over_a_folder_holding_a_run_is_refused_without_resume_or_force(tmp_path, capsys):
+    """Before: a forgotten --resume started epoch 1 again and overwrote the state at its end, silently."""
+    import yaml
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(epochs=1).to_dict()))
+    out = tmp_path / "run"
+    argv = ["train", "--config", str(path), "--out", str(out), "--no-progress", "--no-calibrate"]
+    assert main(argv) == 0
+    state = (out / "state" / "last.pt").read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"istvt-explain: error: {out}: holds a training run (state/last.pt); give --resume to go on "
+                   "from it, or --force to start a fresh run over it")
+    assert (out / "state" / "last.pt").read_bytes() == state
+    assert main([*argv, "--force"]) == 0
+
+
 def test_mask_head_trains_but_never_reaches_checkpoints_or_the_returned_model(tmp_path):
     from istvt_explain.train.mask_head import MaskHead
 

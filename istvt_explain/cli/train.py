@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="a YAML file or a preset name: demo, ffpp_c23_paper, pseudofake")
     parser.add_argument("--out", help="run folder for checkpoints and logs (default runs/<config name>)")
     parser.add_argument("--resume", action="store_true", help="go on from the last state saved in --out")
+    parser.add_argument("--force", action="store_true",
+                        help="start a fresh run in an --out that holds one (its state and checkpoints are replaced)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set optim.lr=0.01 (repeatable; values are YAML)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs and summaries only)")
@@ -51,6 +53,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, **parse_overrides(args.set))
     out = Path(args.out or Path("runs") / config.name)
+    _check_fresh_start(out, args.resume, args.force)
     result = fit(config, out, resume=args.resume, progress=not args.no_progress)
     if result.history:
         print(f"done: {result.epochs_done} epoch(s), {result.global_step} steps; checkpoints in {out} "
@@ -71,3 +74,17 @@ def _is_main_process() -> bool:
     import os
 
     return os.environ.get("RANK", "0") == "0"
+
+
+def _check_fresh_start(out: Path, resume: bool, force: bool) -> None:
+    """Refuse to start a fresh run over a folder that holds one, unless told (``--resume``, ``--force``).
+
+    Why: a forgotten ``--resume`` would otherwise overwrite hours of training state at the end of the
+    new run's first epoch, without a word.
+    """
+    from ..train.loop import STATE_FILE
+
+    if resume or force or not (out / STATE_FILE).is_file():
+        return
+    raise InputError(f"{out}: holds a training run ({STATE_FILE.as_posix()}); give --resume to go on from it, "
+                     "or --force to start a fresh run over it")
