@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data._files import public_mode, remove_stale_parts
+from ..data._files import part_pattern, public_mode, remove_stale_parts
 from .errors import UserError
 
 
@@ -124,5 +124,5 @@ def stale_temporaries(name: str) -> tuple[str, ...]:
     (``.NAME.*.part.SUFFIX``) or folder (``.NAME.*.part``), and the video writer's own temporary of
     the staged file (``..NAME.*.part.SUFFIX.*.part``)."""
     escaped, suffix = glob.escape(name), glob.escape(Path(name).suffix)
-    return tuple(dict.fromkeys((f".{escaped}.*.part", f".{escaped}.*.part{suffix}",
+    return tuple(dict.fromkeys((part_pattern(name), f".{escaped}.*.part{suffix}",
                                 f"..{escaped}.*.part{suffix}.*.part")))
