@@ -13,6 +13,7 @@ benchmarks/results/fault_mutations.md).
     python tests/mutation_check.py                  # all mutants of the explanation code
     python tests/mutation_check.py -k lrp           # the mutants whose name contains "lrp"
     python tests/mutation_check.py --set faults -v  # each fix of docs/faults.md removed once
+    python tests/mutation_check.py --set performance -v  # each pass made to decode again (issue 25)
 """
 
 from __future__ import annotations
@@ -214,7 +215,23 @@ FAULT_MUTANTS = (
            "    if not available and name is None and smoke:", "    if False:",
            ("tests/test_bench_gpu.py::test_smoke_without_a_device_falls_back_to_the_cpu_in_one_line",)),
 )
-MUTANT_SETS = {"explain": MUTANTS, "faults": FAULT_MUTANTS}
+PERFORMANCE_MUTANTS = (
+    # -- one decode per video (issue 25): each pass that could decode again must not
+    Mutant("crops-decode-again", "istvt_explain/data/clips.py",
+           "    if kept is not None and kept.complete and len(kept) == found.num_frames:", "    if False:",
+           ("tests/test_single_decode.py::test_the_command_decodes_each_frame_once",)),
+    Mutant("render-decodes-again", "istvt_explain/pipeline/heatmap_video.py",
+           "    if frames is not None and frames.complete and len(frames) == analysis.num_frames:", "    if False:",
+           ("tests/test_single_decode.py::test_the_command_decodes_each_frame_once",)),
+    Mutant("store-ignores-its-budget", "istvt_explain/data/frame_store.py",
+           "        if (self._count + 1) * self.frame_bytes > self.budget:", "        if False:",
+           ("tests/test_single_decode.py::test_a_video_over_the_budget_is_decoded_again_with_the_same_result",)),
+    Mutant("full-disk-while-keeping-raises", "istvt_explain/data/frame_store.py",
+           "        except OSError as err:  # a full disk costs a second decode, never the analysis",
+           "        except ZeroDivisionError as err:",
+           ("tests/test_single_decode.py::test_a_full_disk_while_keeping_costs_a_second_decode_not_the_analysis",)),
+)
+MUTANT_SETS = {"explain": MUTANTS, "faults": FAULT_MUTANTS, "performance": PERFORMANCE_MUTANTS}
 
 
 def copy_project(target: Path) -> None:

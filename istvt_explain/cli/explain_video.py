@@ -33,6 +33,7 @@ from .weights import check_weights
 if TYPE_CHECKING:  # heavy (torch): imported inside the functions that use them, so --help stays instant
     import torch
 
+    from ..data.frame_store import DecodedFrames
     from ..pipeline.analysis import VideoAnalysis
     from ..pipeline.timing import StageTimer
 
@@ -338,7 +339,7 @@ def _run(args: argparse.Namespace, begun: float) -> int:
             }
             # Only now the heavy imports (torch, OpenCV, matplotlib): every check above answered at once.
             from ..models.device import resolve_device
-            from ..pipeline.run import analyze_video
+            from ..pipeline.run import analyze_video, frames_kept
             from ..pipeline.timing import StageTimer
             from ..render.overlay import OverlayStyle
 
@@ -357,16 +358,20 @@ def _run(args: argparse.Namespace, begun: float) -> int:
             timer = StageTimer()
             others: list[VideoAnalysis] = []
             try:
-                if args.face == "all":
-                    from ..pipeline.faces import analyze_every_face
+                # The face pass keeps the decoded frames (next to the explained video, on its disk) for
+                # the crops and the render: the video is decoded once.
+                with frames_kept(None, options, folder=targets["out"].parent if targets["out"] else None) as decoded:
+                    if args.face == "all":
+                        from ..pipeline.faces import analyze_every_face
 
-                    every = analyze_every_face(video, model, options, progress=progress, timer=timer)
-                    analysis = every.most_suspicious()
-                    others = [a for a in every.analyses if a is not analysis]
-                    extra["faces"] = every.faces()
-                else:
-                    analysis = analyze_video(video, model, options, progress=progress, timer=timer)
-                written = _write_outputs(analysis, args, targets, style, weights, extra, progress, timer, others)
+                        every = analyze_every_face(video, model, options, progress=progress, timer=timer, keep=decoded)
+                        analysis = every.most_suspicious()
+                        others = [a for a in every.analyses if a is not analysis]
+                        extra["faces"] = every.faces()
+                    else:
+                        analysis = analyze_video(video, model, options, progress=progress, timer=timer, keep=decoded)
+                    written = _write_outputs(analysis, args, targets, style, weights, extra, progress, timer,
+                                             others, decoded)
             finally:
                 progress.close()
             staged.commit()
@@ -392,7 +397,7 @@ def _check_video_path(video: Path) -> None:
 
 def _write_outputs(analysis: VideoAnalysis, args: argparse.Namespace, targets: dict[str, Path | None],
                    style, weights: dict[str, Any], extra: dict[str, Any], progress, timer: StageTimer,
-                   others: Sequence[VideoAnalysis] = ()) -> list[Path]:
+                   others: Sequence[VideoAnalysis] = (), decoded: DecodedFrames | None = None) -> list[Path]:
     from ..pipeline.heatmap_video import render_video
     from ..pipeline.report import build_report, write_maps, write_report
     from ..render.keyframes import save_keyframes
@@ -406,7 +411,7 @@ def _write_outputs(analysis: VideoAnalysis, args: argparse.Namespace, targets: d
             if scratch_video is None:  # key frames only: render into a throw-away file
                 scratch_video = Path(targets["frames"]) / ".render.mp4"
             kept = render_video(analysis, scratch_video, style, keep_frames=order if targets["frames"] else (),
-                                progress=progress, timer=timer, others=others)
+                                progress=progress, timer=timer, others=others, frames=decoded)
             if targets["out"] is None:
                 scratch_video.unlink(missing_ok=True)
         if targets["frames"] is not None:

@@ -1,9 +1,11 @@
 """From a video file to model input: face crops, T-frame clips, and the boxes to map results back.
 
-``extract_face_clips`` streams the video twice: a first pass detects faces (every k-th frame)
-and tracks them, a second one cuts the square crops of the chosen track.  Only crops (small)
-are kept, never full frames.  Each pass decodes in a background thread, ahead of the detector
-or the cropping (``data.background.Prefetch``).  Clips are windows of T consecutive frames with a
+``extract_face_clips`` is two passes: ``find_face_tracks`` decodes the video, detects faces (every
+k-th frame) and tracks them; ``cut_face_clips`` cuts the square crops of one track.  The second
+pass reads the frames the first one kept (``data.frame_store.DecodedFrames``, on disk, not in
+memory) when it was given a store, else it decodes the file again.  Only crops (small) are held
+in memory, never full frames.  Decoding runs in a background thread, ahead of the detector or the
+cropping (``data.background.Prefetch``).  Clips are windows of T consecutive frames with a
 face, taken every ``stride`` frames; a video's score is the mean of its clip scores (``video_score``).
 The first pass also reads every frame's presentation time (``VideoClips.clock``): no pass of its own.
 """
@@ -24,6 +26,7 @@ from .background import Prefetch
 from .clock import FrameClock, FrameTimes
 from .detectors import parallel_detect
 from .faces import CROP_MARGIN, FaceDetector, box_to_crop_coords, create_detector, crop_square, track_faces
+from .frame_store import DecodedFrames
 from .video import VideoReader
 
 
@@ -119,9 +122,7 @@ class VideoClips:
         return normalize_clip(self.clips)
 
 
-def _choose_track(tracks: list, face: int | None, path: Path, num_frames: int, detector: FaceDetector):
-    if not tracks:
-        raise InputError(f"{path}: no face found in any of its {num_frames} frames ({detector.name} detector)")
+def _choose_track(tracks: list, face: int | None, path: Path):
     index = 0 if face is None else int(face)
     if not 0 <= index < len(tracks):
         raise InputError(f"{path}: face track {index} asked for, but the video has {len(tracks)} "
@@ -141,35 +142,70 @@ def _mask_frames(mask_path: Path, size: tuple[int, int]):
 
 
 def _decoded(reader: VideoReader, convert: Callable[[int], bool], limit: int | None,
-             times: FrameTimes | None = None) -> Iterator[tuple[int, np.ndarray | None]]:
+             times: FrameTimes | None = None, keep: DecodedFrames | None = None
+             ) -> Iterator[tuple[int, np.ndarray | None]]:
     """(index, RGB frame) for the first ``limit`` frames, RGB only where ``convert(index)`` (else None).
 
     Every frame must be decoded (a codec decodes in order), but converting to RGB costs as much
     again, so the passes that look at some frames convert those alone.  ``times`` records each
-    yielded frame's timestamp on the way.  Run in a ``Prefetch`` thread.
+    yielded frame's timestamp on the way; ``keep`` keeps every frame's RGB for the later passes
+    (then every frame is converted, while the store still keeps) and is finished when the pass
+    ends normally.  Run in a ``Prefetch`` thread.
     """
     for index, frame in enumerate(reader.frames()):
         if limit is not None and index >= limit:
-            return
+            break
         if times is not None:
             times.add(frame)
-        yield index, reader.to_rgb(frame) if convert(index) else None
+        wanted = convert(index)
+        if keep is not None and keep.keeping:
+            rgb = reader.to_rgb(frame)
+            keep.append(rgb)
+            yield index, rgb if wanted else None
+        else:
+            yield index, reader.to_rgb(frame) if wanted else None
+    if keep is not None:
+        keep.finish()
 
 
-def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, frames: int = 6,
-                       stride: int | None = None, detector: str | FaceDetector = "mtcnn",
-                       face: int | None = None, detect_every: int = 1, margin: float = CROP_MARGIN,
-                       max_frames: int | None = None, max_clips: int | None = None,
-                       mask_path: str | os.PathLike | None = None, smooth_sigma: float = 2.0,
-                       max_gap: int = 12, detect_workers: int | None = None) -> VideoClips:
-    """Detect, track and crop the faces of a video; return its clips of ``frames`` crops.
+def _frames_of(found: FoundFaces, wanted: np.ndarray) -> Iterator[tuple[int, np.ndarray | None]]:
+    """(index, RGB frame or None) for every frame of the face pass, RGB where ``wanted``.
 
-    ``face``: which face track (None = the largest).  ``detect_every``: run the detector on every
-    k-th frame and interpolate between.  ``max_frames``: look at the first frames only.
-    ``max_clips``: keep that many clips, evenly spread.  ``mask_path``: a mask video of the same
-    frames (FaceForensics++ ``masks/``), cropped with the same boxes.  ``detect_workers``: frames
-    detected at once (None: a quarter of the cores, at most 4; ``detectors.parallel_detect``).
-    Raises ``InputError`` naming the file when it is unreadable, has no face, or too few face frames.
+    From the face pass's kept frames when it kept them all (no decoding), else by decoding again.
+    """
+    kept = found.decoded
+    if kept is not None and kept.complete and len(kept) == found.num_frames:
+        for index in range(found.num_frames):
+            yield index, kept.read(index) if wanted[index] else None
+    else:
+        yield from _decoded(VideoReader(found.path), wanted.__getitem__, found.num_frames)
+
+
+@dataclass
+class FoundFaces:
+    """What the face pass learnt of a video: its face tracks (largest first) and its clock.
+
+    ``decoded``: the pass's RGB frames when they were kept (``DecodedFrames``; its ``complete``
+    says whether every frame is there), so the crops of any track, and the explained video, are
+    made without decoding the file again.
+    """
+
+    path: Path
+    tracks: list
+    clock: FrameClock
+    num_frames: int
+    frame_size: tuple[int, int]
+    detector: str
+    decoded: DecodedFrames | None = None
+
+
+def find_face_tracks(video_path: str | os.PathLike, *, detector: str | FaceDetector = "mtcnn",
+                     detect_every: int = 1, max_frames: int | None = None, smooth_sigma: float = 2.0,
+                     max_gap: int = 12, detect_workers: int | None = None,
+                     keep: DecodedFrames | None = None) -> FoundFaces:
+    """The face pass: decode once, detect (every k-th frame), track; keep the frames in ``keep``.
+
+    Raises ``InputError`` naming the file when it is unreadable or has no face at all.
     """
     path = Path(video_path)
     reader = VideoReader(path)
@@ -177,16 +213,32 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
         detector = create_detector(detector)
     detect_every = max(1, int(detect_every))
     limit = max_frames if max_frames else None
+    if keep is not None:
+        keep.start(reader.frame_size, min(reader.frame_count, limit) if limit else reader.frame_count)
 
     times = reader.frame_times()
-    with Prefetch(_decoded(reader, lambda i: i % detect_every == 0, limit, times), name="decode") as decoded:
+    with Prefetch(_decoded(reader, lambda i: i % detect_every == 0, limit, times, keep), name="decode") as decoded:
         # the detector works (on several frames at once where there are cores) while the next frames decode
         detections = parallel_detect((rgb for _, rgb in decoded), detector, detect_workers)
     num_frames = len(detections)
     clock = times.clock()  # the decoding thread has finished: every frame it yielded is recorded
     tracks = track_faces(detections, max_gap=max(max_gap, 2 * detect_every), smooth_sigma=smooth_sigma)
-    track_index, track = _choose_track(tracks, face, path, num_frames, detector)
+    if not tracks:
+        raise InputError(f"{path}: no face found in any of its {num_frames} frames ({detector.name} detector)")
+    return FoundFaces(path=path, tracks=tracks, clock=clock, num_frames=num_frames, frame_size=reader.frame_size,
+                      detector=detector.name, decoded=keep)
 
+
+def cut_face_clips(found: FoundFaces, *, face: int | None = None, image_size: int = 300, frames: int = 6,
+                   stride: int | None = None, margin: float = CROP_MARGIN, max_clips: int | None = None,
+                   mask_path: str | os.PathLike | None = None) -> VideoClips:
+    """The clips of one face track of ``found``: square crops of ``image_size``, ``frames`` per clip.
+
+    Reads the face pass's kept frames when it kept them all, else decodes the file a second time.
+    Raises ``InputError`` for a track that does not exist or is seen in too few frames for a clip.
+    """
+    path, num_frames = found.path, found.num_frames
+    track_index, track = _choose_track(found.tracks, face, path)
     windows = clip_windows(track.present, frames, stride)
     if len(windows) == 0:
         raise InputError(f"{path}: a face in only {track.num_frames} of {num_frames} frames; "
@@ -198,9 +250,9 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
     wanted = np.zeros(num_frames, bool)
     wanted[crop_frames] = True
 
-    masks_in = _mask_frames(Path(mask_path), reader.frame_size) if mask_path is not None else None
+    masks_in = _mask_frames(Path(mask_path), found.frame_size) if mask_path is not None else None
     crops, masks, points = [], [], []
-    with Prefetch(_decoded(reader, wanted.__getitem__, num_frames), name="decode") as decoded:
+    with Prefetch(_frames_of(found, wanted), name="decode") as decoded:
         for index, rgb in decoded:
             mask_frame = next(masks_in) if masks_in is not None else None
             if rgb is None:
@@ -214,7 +266,31 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
     return VideoClips(
         path=path, crops=np.stack(crops), crop_frames=crop_frames, keypoints=np.stack(points),
         masks=np.stack(masks) if masks_in is not None else None, frame_indices=windows,
-        boxes=boxes, face_boxes=track.boxes, face_frames=track.present.copy(), fps=clock.fps,
-        frame_size=reader.frame_size, num_frames=num_frames, track_index=track_index,
-        num_tracks=len(tracks), tracks=tracks, clock=clock,
+        boxes=boxes, face_boxes=track.boxes, face_frames=track.present.copy(), fps=found.clock.fps,
+        frame_size=found.frame_size, num_frames=num_frames, track_index=track_index,
+        num_tracks=len(found.tracks), tracks=found.tracks, clock=found.clock,
     )
+
+
+def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, frames: int = 6,
+                       stride: int | None = None, detector: str | FaceDetector = "mtcnn",
+                       face: int | None = None, detect_every: int = 1, margin: float = CROP_MARGIN,
+                       max_frames: int | None = None, max_clips: int | None = None,
+                       mask_path: str | os.PathLike | None = None, smooth_sigma: float = 2.0,
+                       max_gap: int = 12, detect_workers: int | None = None,
+                       keep: DecodedFrames | None = None) -> VideoClips:
+    """Detect, track and crop the faces of a video; return its clips of ``frames`` crops.
+
+    ``face``: which face track (None = the largest).  ``detect_every``: run the detector on every
+    k-th frame and interpolate between.  ``max_frames``: look at the first frames only.
+    ``max_clips``: keep that many clips, evenly spread.  ``mask_path``: a mask video of the same
+    frames (FaceForensics++ ``masks/``), cropped with the same boxes.  ``detect_workers``: frames
+    detected at once (None: a quarter of the cores, at most 4; ``detectors.parallel_detect``).
+    ``keep``: a ``DecodedFrames`` that keeps the decoded frames, so the crops (and any later pass:
+    another face, the explained video) need no second decode; without it the video is decoded twice.
+    Raises ``InputError`` naming the file when it is unreadable, has no face, or too few face frames.
+    """
+    found = find_face_tracks(video_path, detector=detector, detect_every=detect_every, max_frames=max_frames,
+                             smooth_sigma=smooth_sigma, max_gap=max_gap, detect_workers=detect_workers, keep=keep)
+    return cut_face_clips(found, face=face, image_size=image_size, frames=frames, stride=stride, margin=margin,
+                          max_clips=max_clips, mask_path=mask_path)

@@ -1,51 +1,24 @@
 """Every face of a video: one analysis per face track, with a single detection pass.
 
 Why: ``pipeline.run.analyze_video`` follows one track (the largest by default); a video with two
-people may have the other one swapped.  ``analyze_every_face`` runs the face detector once,
-records what it found, and replays it for each track, so N faces cost one detection pass plus
-N crops and model passes.  The most suspicious face leads (``most_suspicious``): the command
+people may have the other one swapped.  ``analyze_every_face`` decodes the video and runs the face
+detector once, then cuts the crops of each track from the kept frames, so N faces cost one face
+pass plus N crop and model passes.  The most suspicious face leads (``most_suspicious``): the command
 line draws its timeline and banner, and every face gets its box and map.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.detectors import Detection, FaceDetector, detector_for
+from ..data.frame_store import DecodedFrames
 from ..errors import InputError
 from .analysis import VideoAnalysis
 from .options import PipelineOptions
-from .run import StageProgressFn, analyze_video
+from .run import StageProgressFn, analyze_clips, face_clips, find_video_faces, frames_kept
 from .timing import StageTimer
-
-
-class RecordingDetector:
-    """A detector that remembers each call's result, in call order."""
-
-    def __init__(self, inner: FaceDetector) -> None:
-        self.inner, self.name = inner, inner.name
-        self.results: list[list[Detection]] = []
-
-    def detect(self, frame) -> list[Detection]:
-        found = self.inner.detect(frame)
-        self.results.append(found)
-        return found
-
-
-class ReplayDetector:
-    """Gives back a recorded pass's results in the same order (the frames are the same ones)."""
-
-    def __init__(self, recorded: RecordingDetector) -> None:
-        self.name = recorded.name
-        self._results = iter(recorded.results)
-
-    def detect(self, frame) -> list[Detection]:
-        try:
-            return next(self._results)
-        except StopIteration:  # the video changed between passes
-            raise InputError("the video changed while it was being read again") from None
 
 
 @dataclass
@@ -87,22 +60,29 @@ class FaceAnalyses:
 
 
 def analyze_every_face(video_path: str | Path, model, options: PipelineOptions | None = None,
-                       progress: StageProgressFn | None = None, timer: StageTimer | None = None) -> FaceAnalyses:
-    """``analyze_video`` for every face track; the detector runs once.
+                       progress: StageProgressFn | None = None, timer: StageTimer | None = None,
+                       keep: DecodedFrames | None = None) -> FaceAnalyses:
+    """``analyze_video`` for every face track; the video is decoded and the detector run once.
 
-    The largest track must make at least one clip (as in ``analyze_video``: ``InputError``
-    otherwise); a smaller track seen too briefly is listed in ``skipped`` with the reason.
+    ``keep``: as in ``analyze_video`` (the decoded frames, for the crops of every track and the
+    caller's explained video).  The largest track must make at least one clip (as in
+    ``analyze_video``: ``InputError`` otherwise); a smaller track seen too briefly is listed in
+    ``skipped`` with the reason.
     """
     options = options or PipelineOptions()
     timer = timer or StageTimer()
-    recorder = RecordingDetector(detector_for(options.detector, min_face=options.min_face))
-    first = analyze_video(video_path, model, replace(options, face=0, detector=recorder), progress, timer)
-    result = FaceAnalyses([first])
-    for index in range(1, len(first.face_tracks)):
-        try:
-            result.analyses.append(analyze_video(video_path, model,
-                                                 replace(options, face=index, detector=ReplayDetector(recorder)),
-                                                 progress, timer))
-        except InputError as err:
-            result.skipped[index] = str(err).removeprefix(f"{video_path}: ")
+    with frames_kept(keep, options) as kept:
+        with timer.stage("faces"):
+            found = find_video_faces(video_path, options, progress, kept)
+            clips = face_clips(found, 0, model.config, options)
+        if progress:
+            progress("faces", found.num_frames, found.num_frames)
+        result = FaceAnalyses([analyze_clips(clips, model, options, progress, timer)])
+        for index in range(1, len(found.tracks)):
+            try:
+                with timer.stage("faces"):
+                    clips = face_clips(found, index, model.config, options)
+                result.analyses.append(analyze_clips(clips, model, options, progress, timer))
+            except InputError as err:
+                result.skipped[index] = str(err).removeprefix(f"{video_path}: ")
     return result

@@ -1,8 +1,8 @@
 """The explained video: every original frame with its heatmap and face box, over the timeline strip.
 
-Reads the analysed video a second time (frames are streamed, never all held) and writes an
-H.264 MP4 with the input's frame count and frame rate; the output is taller than the input by
-the strip.  The renderer reads a ``VideoAnalysis`` (the explanations and the boxes), never the model.
+Reads the frames the face pass kept (``data.frame_store``), or decodes the video again when it
+kept none (frames are streamed, never all held), and writes an H.264 MP4 with the input's frame
+count and frame rate; the output is taller than the input by the strip.  The renderer reads a ``VideoAnalysis`` (the explanations and the boxes), never the model.
 
 Time follows the input's clock (``analysis.clock``, its presentation timestamps).  A constant-rate
 input is written at its declared rate, frame k at k / fps, exactly as before timestamps were read.
@@ -18,13 +18,14 @@ report, the terminal summary and the key-frame file names: one convention everyw
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..data.background import BackgroundSink, Prefetch
+from ..data.frame_store import DecodedFrames
 from ..data.video import VideoReader, VideoWriter
 from ..render.curves import FONT, TimelinePanel
 from ..render.overlay import FAKE_COLOR, REAL_COLOR, OverlayStyle, draw_colorbar, overlay_frame
@@ -159,11 +160,13 @@ def _signed(analysis: VideoAnalysis) -> bool:
 
 def render_video(analysis: VideoAnalysis, out_path: str | Path, style: OverlayStyle | None = None,
                  keep_frames: Collection[int] = (), progress: Callable[[str, int, int], None] | None = None,
-                 timer: StageTimer | None = None, others: Sequence[VideoAnalysis] = ()) -> dict[int, np.ndarray]:
+                 timer: StageTimer | None = None, others: Sequence[VideoAnalysis] = (),
+                 frames: DecodedFrames | None = None) -> dict[int, np.ndarray]:
     """Write the explained video to ``out_path`` (atomically); return the composed frames in ``keep_frames``.
 
     ``keep_frames`` lets the caller save key frames as pictures without a second pass; ``others``:
-    the other faces' analyses (see ``FrameComposer``).
+    the other faces' analyses (see ``FrameComposer``); ``frames``: the face pass's kept frames
+    (``analyze_video``'s ``keep``), read instead of decoding the video again when they are all there.
     """
     timer = timer or StageTimer()
     composer = FrameComposer(analysis, style, others)
@@ -178,9 +181,9 @@ def render_video(analysis: VideoAnalysis, out_path: str | Path, style: OverlaySt
     timed = clock is not None and clock.variable and len(clock.times) == total
     with VideoWriter(out_path, analysis.fps, width, height, times=clock.times if timed else None,
                      duration=clock.duration if timed else None) as writer, \
-            Prefetch(iter(VideoReader(analysis.video_path)), name="decode") as frames:
+            Prefetch(_source(analysis, frames), name="decode") as source:
         with BackgroundSink(writer.write, name="encode") as encoder:
-            for index, frame in enumerate(frames):
+            for index, frame in enumerate(source):
                 if timed and index >= total:  # the video grew since it was analysed: no time for more
                     break
                 with timer.stage("render"):
@@ -191,6 +194,13 @@ def render_video(analysis: VideoAnalysis, out_path: str | Path, style: OverlaySt
                 if progress:
                     progress("render", index + 1, total)
         start = time.perf_counter()
-    timer.add("decode", frames.busy_s)
+    timer.add("decode", source.busy_s)
     timer.add("encode", encoder.busy_s + time.perf_counter() - start)  # the encoder's flush on close
     return kept
+
+
+def _source(analysis: VideoAnalysis, frames: DecodedFrames | None) -> Iterator[np.ndarray]:
+    """The input's frames: the kept ones when every analysed frame is there, else decoded again."""
+    if frames is not None and frames.complete and len(frames) == analysis.num_frames:
+        return iter(frames)
+    return iter(VideoReader(analysis.video_path))

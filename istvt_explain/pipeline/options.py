@@ -48,6 +48,9 @@ class PipelineOptions:
             no face) a segment may bridge, in clip lengths.
         precision: the model's arithmetic (``istvt_explain.models.precision``): auto (bf16 on a GPU that
             supports it, fp32 elsewhere), fp32, bf16 or fp16.
+        keep_frames: keep the face pass's decoded frames on disk (``data.frame_store``) so the
+            crops and the explained video read them instead of decoding the video again; a video
+            over the store's budget is decoded again all the same.  False: always decode again.
     """
 
     method: str = DEFAULT_METHOD
@@ -61,6 +64,7 @@ class PipelineOptions:
     segment_min_clips: int = DEFAULT_MIN_CLIPS
     segment_max_gap: int = DEFAULT_MAX_GAP
     precision: str = DEFAULT_PRECISION
+    keep_frames: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", resolve_method(self.method))  # the one check of a method name

@@ -8,6 +8,7 @@ this function useful for batch scoring where nobody wants a video.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ import torch
 
 from ..attribution.batching import explain_batches
 from ..attribution.explanation import Explanation
-from ..data.clips import VideoClips, extract_face_clips, normalize_clip
+from ..data.clips import FoundFaces, VideoClips, cut_face_clips, find_face_tracks, normalize_clip
 from ..data.detectors import detector_for
+from ..data.frame_store import DecodedFrames
 from ..data.video import VideoReader
 from ..errors import InputError, MethodOutputError
 from .analysis import VideoAnalysis, aggregate_frames
@@ -33,23 +35,49 @@ def analyze_video(
     options: PipelineOptions | None = None,
     progress: StageProgressFn | None = None,
     timer: StageTimer | None = None,
+    keep: DecodedFrames | None = None,
 ) -> VideoAnalysis:
     """Find the face, classify every clip and explain it; aggregate to per-frame maps and scores.
 
+    The video is decoded once: its frames are kept on disk for the crops (``keep``, a
+    ``DecodedFrames`` the caller holds when it renders the explained video afterwards from the same
+    frames; otherwise one that lives for this call).
     Raises ``InputError`` for a file that is not a readable video and for a video in which no
     face is found long enough to make one clip.
     """
     options = options or PipelineOptions()
     timer = timer or StageTimer()
-    config = model.config
-    path = Path(video_path)
-    if progress:  # the face pass reports no steps: show the stage, sized by the container's count
-        progress("faces", 0, max(VideoReader(path).frame_count, 1))
-    with timer.stage("faces"):
-        video = find_face_clips(path, config.image_size, config.frames, options)
+    with frames_kept(keep, options) as kept, timer.stage("faces"):
+        found = find_video_faces(video_path, options, progress, kept)
+        video = face_clips(found, options.face, model.config, options)
     if progress:
         progress("faces", video.num_frames, video.num_frames)
     return analyze_clips(video, model, options, progress, timer)
+
+
+def frames_kept(keep: DecodedFrames | None, options: PipelineOptions,
+                folder: str | Path | None = None) -> AbstractContextManager:
+    """``keep`` as it is (its owner closes it); else a new store in ``folder`` (None: the system's
+    temporary folder) that the ``with`` block closes, or none when ``options.keep_frames`` is off."""
+    if keep is not None or not options.keep_frames:
+        return nullcontext(keep)
+    return DecodedFrames(folder=folder)
+
+
+def find_video_faces(video_path: str | Path, options: PipelineOptions, progress: StageProgressFn | None = None,
+                     keep: DecodedFrames | None = None) -> FoundFaces:
+    """The face pass (decode once, detect, track), with ``options``' detector; frames kept in ``keep``."""
+    path = Path(video_path)
+    if progress:  # the face pass reports no steps: show the stage, sized by the container's count
+        progress("faces", 0, max(VideoReader(path).frame_count, 1))
+    return find_face_tracks(path, detect_every=options.detect_every, keep=keep,
+                            detector=detector_for(options.detector, min_face=options.min_face))
+
+
+def face_clips(found: FoundFaces, face: int, config, options: PipelineOptions) -> VideoClips:
+    """The model's clips of face track ``face`` (0: the largest) of a face pass."""
+    return cut_face_clips(found, face=face, image_size=config.image_size, frames=config.frames,
+                          stride=options.stride or config.frames)
 
 
 def find_face_clips(video_path: str | Path, image_size: int, frames: int, options: PipelineOptions) -> VideoClips:
@@ -57,10 +85,10 @@ def find_face_clips(video_path: str | Path, image_size: int, frames: int, option
 
     Why apart: ``scan`` runs it in worker processes for the next videos while the model works.
     """
-    return extract_face_clips(Path(video_path), image_size=image_size, frames=frames,
-                              stride=options.stride or frames, face=options.face,
-                              detect_every=options.detect_every,
-                              detector=detector_for(options.detector, min_face=options.min_face))
+    with frames_kept(None, options) as kept:
+        found = find_video_faces(video_path, options, keep=kept)
+        return cut_face_clips(found, face=options.face, image_size=image_size, frames=frames,
+                              stride=options.stride or frames)
 
 
 def analyze_clips(video: VideoClips, model: torch.nn.Module, options: PipelineOptions | None = None,

@@ -1,0 +1,42 @@
+"""The GPU path against the CPU path: the same video gives the same scores and maps.
+
+Runs wherever CUDA is present (skipped elsewhere: the project's CI has no GPU).  What the issue
+asks: maps correlated at >= 0.99 and clip scores within 1e-3, for the command's default
+precision on the GPU (``auto``: bf16 where the card has it) as well as fp32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from e2e_support import tiny_weights
+
+from istvt_explain.data.frame_store import DecodedFrames
+from istvt_explain.pipeline import PipelineOptions, analyze_video
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return tiny_weights(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+@pytest.mark.parametrize("method", ["rollout", "relevance", "lrp"])
+def test_maps_and_scores_on_the_gpu_match_the_cpu(weights, face_video, precision: str, method: str) -> None:
+    import istvt_explain as ie
+
+    results = {}
+    for device in ("cpu", "cuda"):
+        model = ie.load_model(weights, device=device)
+        options = PipelineOptions(method=method, precision=precision if device == "cuda" else "fp32")
+        with DecodedFrames() as kept:
+            results[device] = analyze_video(face_video.path, model, options, keep=kept)
+    cpu, gpu = results["cpu"], results["cuda"]
+    np.testing.assert_array_equal(cpu.frame_indices, gpu.frame_indices)
+    np.testing.assert_allclose(gpu.clip_probability, cpu.clip_probability, atol=1e-3)
+    shown = np.isfinite(cpu.frame_maps).all(axis=(1, 2))
+    a, b = cpu.frame_maps[shown].ravel(), gpu.frame_maps[shown].ravel()
+    assert np.corrcoef(a, b)[0, 1] >= 0.99

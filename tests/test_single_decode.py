@@ -1,0 +1,177 @@
+"""One decode per video: the face pass keeps its frames (``data.frame_store``) for the crops and the render.
+
+Frames decoded are counted at the one place every pass decodes (``VideoReader.frames``); the
+outputs of the kept-frames path must be exactly those of decoding again.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import numpy as np
+import pytest
+from e2e_support import probe, tiny_weights
+
+from istvt_explain.cli import main
+from istvt_explain.data import frame_store
+from istvt_explain.data.frame_store import DecodedFrames
+from istvt_explain.data.video import VideoReader
+from istvt_explain.pipeline import PipelineOptions, analyze_video
+from istvt_explain.pipeline.heatmap_video import render_video
+
+
+@pytest.fixture
+def decoded_count(monkeypatch) -> list[int]:
+    """[frames decoded so far], counted in ``VideoReader.frames`` (the probe's first frame aside)."""
+    count = [0]
+    original = VideoReader.frames
+
+    def counting(self):
+        for frame in original(self):
+            count[0] += 1
+            yield frame
+
+    monkeypatch.setattr(VideoReader, "frames", counting)
+    return count
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    return tiny_weights(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def model(weights):
+    import istvt_explain as ie
+
+    return ie.load_model(weights)
+
+
+@pytest.mark.parametrize("face", ["0", "all"])
+def test_the_command_decodes_each_frame_once(decoded_count, weights, two_face_video, tmp_path: Path,
+                                             face: str) -> None:
+    """The face pass, the crops of every face and the explained video: one decode of the file."""
+    out, report = tmp_path / "out.mp4", tmp_path / "report.json"
+    code = main([str(two_face_video.path), "--weights", str(weights), "--out", str(out), "--json", str(report),
+                 "--face", face, "--method", "rollout", "--quiet"])
+    assert code == 0 and out.exists()
+    frames = len(two_face_video.boxes)
+    assert decoded_count[0] == frames, f"{decoded_count[0]} frames decoded for a video of {frames}"
+    assert probe(out)["frames"] == frames
+
+
+def test_kept_frames_give_exactly_what_decoding_again_gives(decoded_count, model, face_video, tmp_path: Path) -> None:
+    options = PipelineOptions(method="rollout")
+    again = analyze_video(face_video.path, model, PipelineOptions(method="rollout", keep_frames=False))
+    frames = decoded_count[0] // 2
+    assert decoded_count[0] == 2 * frames  # the old way: the face pass, then the crops' pass
+    render_video(again, tmp_path / "again.mp4")
+    decoded_count[0] = 0
+    with DecodedFrames() as kept:
+        once = analyze_video(face_video.path, model, options, keep=kept)
+        assert kept.complete and len(kept) == frames
+        render_video(once, tmp_path / "once.mp4", frames=kept)
+    assert decoded_count[0] == frames
+    np.testing.assert_array_equal(once.clip_probability, again.clip_probability)
+    np.testing.assert_array_equal(once.frame_maps, again.frame_maps)
+    np.testing.assert_array_equal(once.boxes, again.boxes)
+    first, second = probe(tmp_path / "once.mp4")["pixels"], probe(tmp_path / "again.mp4")["pixels"]
+    assert len(first) == len(second) == frames
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_a_video_over_the_budget_is_decoded_again_with_the_same_result(decoded_count, model, face_video) -> None:
+    options = PipelineOptions(method="rollout")
+    with DecodedFrames(budget=5 * 320 * 240 * 3) as kept:  # five frames' worth
+        small = analyze_video(face_video.path, model, options, keep=kept)
+        assert not kept.complete and "allowed" in kept.reason
+    assert decoded_count[0] == 2 * small.num_frames
+    decoded_count[0] = 0
+    with DecodedFrames(budget=5 * 320 * 240 * 3) as kept:  # a container that hides its frame count
+        kept.start((240, 320), expected_frames=0)
+        for _ in range(5):
+            kept.append(np.zeros((240, 320, 3), np.uint8))
+        kept.append(np.zeros((240, 320, 3), np.uint8))
+        assert not kept.keeping and "longer than" in kept.reason and len(kept) == 0
+
+
+def test_a_full_disk_while_keeping_costs_a_second_decode_not_the_analysis(decoded_count, model, face_video,
+                                                                          monkeypatch) -> None:
+    writes = [0]
+
+    class FullDisk:
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def write(self, data):
+            writes[0] += 1
+            if writes[0] > 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.inner.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    real = frame_store.tempfile.TemporaryFile
+    monkeypatch.setattr(frame_store.tempfile, "TemporaryFile", lambda **kw: FullDisk(real(**kw)))
+    with DecodedFrames() as kept:
+        result = analyze_video(face_video.path, model, PipelineOptions(method="rollout"), keep=kept)
+        assert not kept.complete and "No space left" in kept.reason
+    assert decoded_count[0] == 2 * result.num_frames and len(result.frame_indices) > 0
+
+
+def test_kept_frames_read_back_exactly_in_any_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, 256, (9, 37, 53, 3), dtype=np.uint8)  # odd sizes: no alignment luck
+    with DecodedFrames(folder=tmp_path) as kept:
+        kept.start((37, 53), expected_frames=9)
+        for frame in frames:
+            kept.append(frame)
+        assert kept.keeping and not kept.complete
+        kept.finish()
+        assert kept.complete and len(kept) == 9
+        for index in rng.permutation(9):
+            np.testing.assert_array_equal(kept.read(int(index)), frames[index])
+        np.testing.assert_array_equal(np.stack(list(kept)), frames)
+        with pytest.raises(IndexError):
+            kept.read(9)
+        assert list(tmp_path.iterdir()) == []  # an anonymous file: nothing to leave behind
+    assert not kept.complete and len(kept) == 0
+
+
+def test_a_wrong_frame_stops_the_keeping_and_a_store_keeps_one_video(tmp_path: Path) -> None:
+    with DecodedFrames(folder=tmp_path) as kept:
+        kept.start((4, 6))
+        kept.append(np.zeros((4, 6, 3), np.uint8))
+        kept.append(np.zeros((6, 4, 3), np.uint8))
+        kept.finish()
+        assert not kept.complete and "shape" in kept.reason
+        with pytest.raises(RuntimeError):
+            kept.start((4, 6))
+
+
+def test_a_ram_file_system_gets_a_small_budget(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(frame_store, "memory_backed", lambda folder: True)
+    assert frame_store.store_budget(tmp_path) <= frame_store.MEMORY_BACKED_BUDGET
+    monkeypatch.setattr(frame_store, "memory_backed", lambda folder: False)
+    free = frame_store.shutil.disk_usage(tmp_path).free
+    assert frame_store.store_budget(tmp_path) == min(frame_store.DEFAULT_BUDGET, free // 2)
+
+
+def test_memory_backed_reads_the_mount_table(tmp_path: Path, monkeypatch) -> None:
+    table = "proc /proc proc rw 0 0\n/dev/sda1 / ext4 rw 0 0\ntmpfs /dev/shm tmpfs rw 0 0\n" \
+            f"tmpfs {tmp_path}/ram\\040disk tmpfs rw 0 0\n"
+    mounts = tmp_path / "mounts"
+    mounts.write_text(table)
+    real_path = frame_store.Path
+
+    def fake_path(p, *rest):
+        return mounts if str(p) == "/proc/self/mounts" else real_path(p, *rest)
+
+    monkeypatch.setattr(frame_store, "Path", fake_path)
+    (tmp_path / "ram disk" / "inner").mkdir(parents=True)
+    assert frame_store.memory_backed(tmp_path / "ram disk" / "inner")
+    assert not frame_store.memory_backed(tmp_path)
+    assert frame_store.memory_backed("/dev/shm")
+    assert not frame_store.memory_backed("/dev/shmx")
