@@ -63,12 +63,19 @@ def explain_batches(model: nn.Module, clips: Sliceable, method: str = DEFAULT_ME
     else:
         def run(inputs: Any, target: Target) -> Explanation:
             return explain_fn(model, inputs, method=method, target=target, **options)
+    def prepared(first: int) -> Any:
+        batch = clips[first:min(first + batch_size, total)]
+        return to_input(batch) if to_input is not None else batch
+
     parts: list[Explanation] = []
-    for first in range(0, total, batch_size):
+    starts = range(0, total, batch_size)
+    inputs = prepared(0)
+    for first in starts:
         last = min(first + batch_size, total)
-        batch = clips[first:last]
-        inputs = to_input(batch) if to_input is not None else batch
         part = run(inputs, target=per_clip[first:last] if per_clip is not None else target)
+        # The next batch's input is made (gathered, sent to the device) before this one's result is
+        # taken off the device: on a GPU the copy overlaps the work still queued for this batch.
+        inputs = prepared(last) if last < total else None
         parts.append(Explanation.cat([part]))  # off the device at once: a long video's maps stay in memory
         if on_batch is not None:
             on_batch(last, total, part)
