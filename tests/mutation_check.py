@@ -230,6 +230,9 @@ PERFORMANCE_MUTANTS = (
            "        except OSError as err:  # a full disk costs a second decode, never the analysis",
            "        except ZeroDivisionError as err:",
            ("tests/test_single_decode.py::test_a_full_disk_while_keeping_costs_a_second_decode_not_the_analysis",)),
+    Mutant("thumbnail-decodes-from-the-start", "istvt_explain/data/video.py",
+           "        if pts is not None and 0 <= index < len(pts):", "        if False:",
+           ("tests/test_data_video.py::test_read_frame_seeks_by_the_frames_own_pts_and_gets_exactly_that_frame",)),
 )
 MUTANT_SETS = {"explain": MUTANTS, "faults": FAULT_MUTANTS, "performance": PERFORMANCE_MUTANTS}
 

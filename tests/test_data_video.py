@@ -200,3 +200,49 @@ def test_the_writer_shows_each_frame_at_its_time_and_the_last_until_the_end(tmp_
     assert not (tmp_path / "x.mp4").exists()
     with pytest.raises(ValueError, match="increasing"):
         VideoWriter(tmp_path / "y.mp4", 5, 64, 48, times=[0.0, 0.0])
+
+
+def _h264_with_short_gops(path, frames, *, gop: int = 8, fps: int = 25):
+    """H.264 with B-frames and a key frame every ``gop`` frames: frames decode out of order."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = gop
+        stream.codec_context.options = {"bf": "2", "keyint_min": str(gop), "sc_threshold": "0"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_read_frame_seeks_by_the_frames_own_pts_and_gets_exactly_that_frame(tmp_path, monkeypatch):
+    """The scan's thumbnail: one frame near the end without decoding every frame before it."""
+    path = _h264_with_short_gops(tmp_path / "gops.mp4", _frames(64, 96, 64))
+    reader = VideoReader(path)
+    times = reader.frame_times()
+    every = []
+    for frame in reader.frames():
+        times.add(frame)
+        every.append(reader.to_rgb(frame))
+    clock = times.clock()
+    assert clock.pts is not None and len(clock.pts) == 64
+    decoded = [0]
+    original = av.container.InputContainer.decode
+
+    def counting(self, *args, **kwargs):
+        for frame in original(self, *args, **kwargs):
+            decoded[0] += 1
+            yield frame
+
+    monkeypatch.setattr(av.container.InputContainer, "decode", counting)
+    for index in (63, 40, 0, 17, 55, 8):
+        decoded[0] = 0
+        np.testing.assert_array_equal(reader.read_frame(index, clock.pts), every[index])
+        assert decoded[0] <= 8 + 3, f"frame {index}: {decoded[0]} frames decoded"  # one GOP (+ reordering)
+    np.testing.assert_array_equal(reader.read_frame(50), every[50])  # no pts: from the start, the same frame
+    wrong = clock.pts.copy()
+    wrong[30] += 1  # a pts no frame has: not found by seeking, read from the start instead
+    np.testing.assert_array_equal(reader.read_frame(30, wrong), every[30])

@@ -9,7 +9,7 @@ without importing PyAV.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -20,6 +20,7 @@ class _Frame(Protocol):
 
     time: float | None
     time_base: Any
+    pts: int | None
 
 
 MAX_FRAME_INTERVAL = 60.0
@@ -51,6 +52,9 @@ class FrameClock:
         source: ``"pts"``, or ``"index/fps"`` where the stream gives no usable timestamps (a frame
             without pts, times that do not increase, or a gap over ``MAX_FRAME_INTERVAL``): then
             every time is index / fps, as the tool always did, and the video counts as constant-rate.
+        pts: (F,) int64 each frame's own presentation timestamp in its stream's time base, unique
+            and increasing, or None when the stream's are not: what a reader seeks to
+            (``VideoReader.read_frame``) to fetch one frame without decoding all those before it.
     """
 
     times: np.ndarray
@@ -58,6 +62,7 @@ class FrameClock:
     fps: float
     variable: bool
     source: str
+    pts: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def constant(cls, count: int, fps: float, source: str = "index/fps") -> FrameClock:
@@ -82,15 +87,27 @@ class FrameTimes:
         self.fps = float(fps)
         self.end = end
         self._times: list[float | None] = []
+        self._pts: list[int | None] = []
         self._last_frame: tuple[Any, Any] = (None, None)
 
     def add(self, frame: _Frame) -> None:
         """Record one frame (in decoding output order, which is presentation order)."""
         self._times.append(frame.time)
+        self._pts.append(getattr(frame, "pts", None))
         self._last_frame = (getattr(frame, "duration", None), frame.time_base)  # read in clock(): once
 
     def clock(self) -> FrameClock:
         """The clock of the frames added so far (``FrameClock`` says when index / fps is used instead)."""
+        return replace(self._clock(), pts=self._seekable_pts())
+
+    def _seekable_pts(self) -> np.ndarray | None:
+        """The frames' own pts when every frame has one and they increase (each names one frame)."""
+        if not self._pts or any(p is None for p in self._pts):
+            return None
+        pts = np.asarray(self._pts, dtype=np.int64)
+        return pts if (np.diff(pts) > 0).all() else None
+
+    def _clock(self) -> FrameClock:
         count = len(self._times)
         if count == 0 or any(t is None for t in self._times):
             return FrameClock.constant(count, self.fps)

@@ -177,6 +177,37 @@ class VideoReader:
         """Convert one frame from :meth:`frames` to RGB ``uint8`` (H, W, 3), rotation applied."""
         return self._to_rgb(frame)
 
+    def read_frame(self, index: int, pts: np.ndarray | None = None) -> np.ndarray:
+        """Frame ``index`` as RGB (H, W, 3).
+
+        With the frames' own timestamps (``FrameClock.pts``, read by an earlier pass) it seeks to
+        the key frame before it and decodes from there, so a frame near the end of a long video
+        does not cost decoding the whole video; the frame is recognised by its pts, never guessed
+        from a time.  Without them, or where the seek does not reach it, it decodes from the start.
+        """
+        if pts is not None and 0 <= index < len(pts):
+            found = self._seek_frame(int(pts[index]))
+            if found is not None:
+                return found
+        return self.read_frames([index])[0]
+
+    def _seek_frame(self, target: int) -> np.ndarray | None:
+        """The frame whose pts is ``target``, by seeking; None when the stream does not lead to it."""
+        container = self._open()
+        try:
+            stream = container.streams.video[0]
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                if frame.pts is None or frame.pts > target:
+                    return None
+                if frame.pts == target:
+                    return self._to_rgb(frame)
+            return None
+        except (av.FFmpegError, OSError):
+            return None
+        finally:
+            container.close()
+
     def read_frames(self, indices: Iterable[int]) -> np.ndarray:
         """The frames at ``indices`` (any order, repeats allowed) as (N, H, W, 3), in one pass.
 

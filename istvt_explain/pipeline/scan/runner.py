@@ -322,7 +322,8 @@ def _thumbnail(analysis, style) -> bytes | None:
     if not order:
         return None
     index = order[0]
-    frame = VideoReader(analysis.video_path).read_frames([index])[0]
+    clock = analysis.clock  # its pts let the reader seek to the frame instead of decoding all before it
+    frame = VideoReader(analysis.video_path).read_frame(index, clock.pts if clock is not None else None)
     picture = FrameComposer(analysis, style).compose(index, frame)
     height = max(1, round(picture.shape[0] * THUMB_WIDTH / picture.shape[1]))
     small = cv2.resize(picture, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
