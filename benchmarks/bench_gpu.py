@@ -1,8 +1,9 @@
-"""GPU benchmark of ISTVT: forward, explanations, the whole command, training and DDP, in one run.
+"""GPU benchmark of ISTVT: forward, its profile, explanations, the whole command, scan, training and DDP, in one run.
 
     python benchmarks/bench_gpu.py --out benchmarks/results/gpu_h100                 # one GPU, paper preset (<= 8 min on an H100)
     python benchmarks/bench_gpu.py --smoke --device cpu --out /tmp/gpu_smoke         # every part, tiny sizes (about a minute on a CPU)
     python benchmarks/bench_gpu.py --out OUT --only forward train --compile off      # a subset, no torch.compile
+    python benchmarks/bench_gpu.py --out OUT --only forward profile --trace           # and the profiler's trace
 
 Sections (each writes its numbers into ``OUT/gpu.json`` and a table into ``OUT/gpu.md``):
 
@@ -12,20 +13,36 @@ Sections (each writes its numbers into ``OUT/gpu.json`` and a table into ``OUT/g
    fails says ``failed: <reason>`` and the run goes on.  Compiled cells run last, after every other
    section, and only while the run can still end within ``--time-limit`` (a compile takes about a
    minute for the paper preset), so the whole run keeps to its time whatever the compiler does.
-2. ``explain``: each attention-based method (attention, rollout, relevance, lrp, spatial-only,
+2. ``profile``: ``torch.profiler`` over a few eager forwards at the forward section's best-throughput
+   batch (8 without it), bf16 autocast on CUDA, fp32 on the CPU: wall time per forward, the 15
+   operators with the most self device time (self CPU time on the CPU) and their shares, the shares
+   by kind (convolution, matmul/linear/attention, normalisation, elementwise/activation,
+   copies/casts, other), kernel launches per forward (leaf operators on the CPU), the GPU's busy
+   share, and the achieved FLOP/s as a fraction of the card's peak (transformer FLOPs as
+   ``bench_model.transformer_tflop`` counts them: a lower bound).  ``--trace`` saves the Chrome trace.
+3. ``explain``: each attention-based method (attention, rollout, relevance, lrp, spatial-only,
    temporal-only, and lrp-attnlrp: LRP with AttnLRP's softmax rule) as a ratio to a plain forward, timed
    interleaved (``bench_explain.paired``), fp32 and bf16, at the command's batch; and under bf16, how
    well each method's maps correlate with fp32's, next to how well fp32's survive a 1e-4 nudge of the
    input (the method's own stability, for scale).
-3. ``e2e``: ``istvt-explain VIDEO --out ... --json ...`` (in this process, random weights of the preset
+4. ``e2e``: ``istvt-explain VIDEO --out ... --json ...`` (in this process, random weights of the preset
    saved with ``save_checkpoint``: speed only) on a generated 720p, 30 fps, 20 s face video
    (``data.media.make_face_video``); frames/s per stage and in total, against the real-time goal of 30.
-4. ``train``: optimizer steps/s in bf16 (the training loop's step: autocast, BCE on the logit, gradient
+5. ``single_pass``: how many times that command decoded the video: the frames ``VideoReader.frames``
+   yielded during it over the video's frames ("decode passes", goal 1), next to one decode pass's
+   frames/s (from the e2e run; without it, the command runs once more here, counted only).
+6. ``scan``: ``istvt-explain scan`` (in this process, the same random weights, ``--scan-workers``) over
+   6 generated 20 s 720p 30 fps face videos that differ (fewer when the e2e job says they would take
+   over 90 s): videos per hour and frames/s, loading included, against the goal of 800 videos/hour.
+7. ``train``: optimizer steps/s in bf16 (the training loop's step: autocast, BCE on the logit, gradient
    clipping, AdamW) and the fraction of the card's peak dense bf16 FLOP/s, FLOPs counted as
    ``bench_model.transformer_tflop`` does (the transformer only: a lower bound).
-5. ``ddp``: the same step under DistributedDataParallel with NCCL on every GPU, when there are several.
+8. ``ddp``: the same step under DistributedDataParallel with NCCL on every GPU, when there are several.
 
-``--smoke``: tiny preset, batches 1 and 2, two repeats, a 320x180 2 s video, one CPU thread, no
+Profile, scan, and single_pass where it runs the command itself, start only while the run can still
+end within ``--time-limit`` (each has a guess of its time); otherwise they say ``skipped``.
+
+``--smoke``: tiny preset, batches 1 and 2, two repeats, a 320x180 2 s video (3 for the scan), one CPU thread, no
 ``torch.compile`` on the CPU (it takes minutes there; ``--compile on`` forces it).  Without ``--device``
 it runs on the GPU when there is one and on the CPU otherwise, saying so in one line.  Quote ratios rather
 than absolute times on a shared machine.  Exit status 0 when every section ran (cells may still say
@@ -61,7 +78,7 @@ from typing import Any
 import torch
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("forward", "explain", "e2e", "train", "ddp")
+SECTIONS = ("forward", "profile", "explain", "e2e", "single_pass", "scan", "train", "ddp")
 # row name -> (method, options): every attention-based method, and LRP with its cheaper linear rule
 EXPLAIN_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     name: (name, {}) for name in ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only")
@@ -93,16 +110,27 @@ class Settings:
     train_steps: int
     time_limit_s: float  # compiled cells start only while the run can end within this
     compile_guess_s: float  # the time of one compiled cell before one has been timed
+    profile_batch: int  # the profile's batch when the forward section did not run
+    profile_steps: int  # forwards under the profiler
+    scan_videos: int  # generated videos for the scan's throughput (fewer when e2e says they would take too long)
+    scan_budget_s: float  # what the scan itself may take, judged from the e2e job's seconds per video
+    generate_workers: int  # processes that generate the scan's videos (1: in this process)
+    # What a section takes before it starts, for ``--time-limit`` (it starts only if it can end in time)
+    profile_guess_s: float
+    e2e_guess_s: float
+    scan_guess_s: float
 
 
 FULL = Settings(preset="paper", batches=(1, 8, 32), warmup=3, repeats=10, explain_batch=4, explain_repeats=5,
                 agreement_clips=8,
                 video_size=(1280, 720), video_seconds=20.0, video_fps=30.0, train_batch=8, train_steps=10,
-                time_limit_s=450.0, compile_guess_s=90.0)
+                time_limit_s=450.0, compile_guess_s=90.0, profile_batch=8, profile_steps=5, scan_videos=6,
+                scan_budget_s=90.0, generate_workers=6, profile_guess_s=30.0, e2e_guess_s=60.0, scan_guess_s=150.0)
 SMOKE = Settings(preset="tiny", batches=(1, 2), warmup=1, repeats=2, explain_batch=1, explain_repeats=2,
                  agreement_clips=2,
                  video_size=(320, 180), video_seconds=2.0, video_fps=30.0, train_batch=2, train_steps=2,
-                 time_limit_s=300.0, compile_guess_s=60.0)
+                 time_limit_s=300.0, compile_guess_s=60.0, profile_batch=2, profile_steps=2, scan_videos=3,
+                 scan_budget_s=600.0, generate_workers=1, profile_guess_s=15.0, e2e_guess_s=20.0, scan_guess_s=40.0)
 
 _START = time.perf_counter()
 
@@ -330,6 +358,139 @@ def peak_kind(device: torch.device) -> str:
     return "process RSS high-water mark (resource.getrusage; cumulative, not per cell)"
 
 
+# -- 1b. profile --------------------------------------------------------------------------------
+
+# (kind, fragments of an operator's name, or its exact base names) in the order they are tried; the base
+# name is the part after "::" without leading or trailing "_" ("aten::add_" -> "add").  Fragments for
+# the families with many variants ("aten::_conv_depthwise2d", "aten::_scaled_dot_product_flash_attention",
+# "aten::native_layer_norm"), exact names where a fragment would catch others ("exp" is in "expand").
+OP_KINDS: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] = (
+    ("convolution", ("conv",), frozenset()),
+    ("matmul/linear/attention", ("mm", "matmul", "linear", "attention", "einsum", "softmax"), frozenset()),
+    ("normalisation", ("norm",), frozenset()),
+    ("copies/casts", (), frozenset({"copy", "to", "to_copy", "contiguous", "clone", "cat", "stack"})),
+    ("elementwise/activation", (), frozenset({
+        "add", "mul", "sub", "div", "neg", "pow", "sqrt", "rsqrt", "exp", "abs", "reciprocal", "addcmul",
+        "addcdiv", "lerp", "maximum", "minimum", "where", "fill", "zero", "clamp", "clamp_min", "clamp_max",
+        "threshold", "dropout", "gelu", "relu", "silu", "sigmoid", "tanh", "hardtanh", "leaky_relu", "elu",
+        "softplus"})),
+)
+OTHER_KIND = "other"
+
+
+def op_kind(name: str) -> str:
+    """The kind an operator's time is counted under in the profile's grouped shares."""
+    lowered = name.lower()
+    base = lowered.rsplit("::", 1)[-1].strip("_")
+    for kind, fragments, names in OP_KINDS:
+        if base in names or any(fragment in lowered for fragment in fragments):
+            return kind
+    return OTHER_KIND
+
+
+def profile_batch(forward: dict | None, precision: str, default: int) -> tuple[int, str]:
+    """(batch, why): the batch of the forward section's best eager clips/s in the profiled precision with
+    fused attention, else ``default`` (the forward section did not run or no such cell is ok)."""
+    cells = [c for c in (forward or {}).get("cells", []) if not c["compiled"] and c["status"] == "ok"
+             and c["precision"] == precision and c["attention"] == "fused"]
+    if not cells:
+        return default, "the default: no eager forward cell to pick from"
+    best = max(cells, key=lambda c: c["clips_per_s"])
+    return best["batch"], f"the forward section's best eager {precision} fused clips/s"
+
+
+def summarise_profile(events: Any, on_device: bool, steps: int) -> dict[str, Any]:
+    """Per operator self time (device time on a GPU, CPU time on the CPU), the shares by kind, launches.
+
+    Why operators and not kernels: a kernel's name says little (``sm90_xmma_gemm_...``), the operator
+    that launched it says what the model does; each operator's self device time is the time of the
+    kernels it launched itself (``FunctionEvent.self_device_time_total``).
+    """
+    from torch.autograd import DeviceType
+
+    per_op: dict[str, float] = {}
+    launches = 0
+    device_us = 0.0
+    for event in events:
+        if getattr(event, "is_user_annotation", False) or event.is_async:
+            continue
+        if event.device_type == DeviceType.CPU:
+            self_us = event.self_device_time_total if on_device else event.self_cpu_time_total
+            if self_us > 0:
+                per_op[event.name] = per_op.get(event.name, 0.0) + self_us
+            if not on_device and not event.cpu_children:
+                launches += 1  # on the CPU: leaf operators, the nearest thing to kernel launches
+        elif on_device:
+            device_us += event.self_device_time_total
+            if not event.name.startswith(("Memcpy", "Memset")):
+                launches += 1
+    total_us = sum(per_op.values())
+    if total_us <= 0:
+        raise RuntimeError("the profiler recorded no operator time")
+    kinds = {kind: 0.0 for kind, _, _ in OP_KINDS} | {OTHER_KIND: 0.0}
+    for name, self_us in per_op.items():
+        kinds[op_kind(name)] += self_us / total_us
+    top = sorted(per_op.items(), key=lambda item: item[1], reverse=True)[:15]
+    summary = {
+        "self_time": "device (kernels each operator launched)" if on_device else "CPU",
+        "self_ms_per_forward": total_us / 1e3 / steps,
+        "top_operators": [{"name": name, "kind": op_kind(name), "self_ms_per_forward": us / 1e3 / steps,
+                           "share": us / total_us} for name, us in top],
+        "kind_shares": kinds,
+        "launches_per_forward": launches / steps,
+        "launches_are": "CUDA kernels (memcpy and memset not counted)" if on_device else "leaf CPU operators",
+    }
+    if on_device:
+        summary["kernel_ms_per_forward"] = device_us / 1e3 / steps  # every kernel, an operator's or not
+    return summary
+
+
+def bench_profile(settings: Settings, device: torch.device, forward: dict | None,
+                  trace: Path | None) -> dict[str, Any]:
+    """``torch.profiler`` over a few eager forwards at the best-throughput batch: where the time goes.
+
+    bf16 autocast on CUDA (the serving path), fp32 on the CPU (bf16 there is emulated and says
+    nothing about a GPU).  FLOP/s from the unprofiled forwards' wall time (the profiler adds its own).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    precision = "bf16" if device.type == "cuda" else "fp32"
+    batch, why = profile_batch(forward, precision, settings.profile_batch)
+    torch.manual_seed(0)
+    model = preset_model(settings.preset, device)
+    set_fused(model, True)
+    clips = random_clips(model.config, batch, device)
+    dtype = torch.bfloat16 if precision == "bf16" else None
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    if device.type == "cpu":  # kineto's "gpuGetDeviceCount failed" on a machine without a GPU is noise there
+        os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+    steps = settings.profile_steps
+    log(f"profile: {steps} forwards at batch {batch} ({precision})")
+    with torch.no_grad(), autocast(device, dtype):
+        timed_calls(lambda: model(clips), device, settings.warmup)
+        wall = statistics.median(timed_calls(lambda: model(clips), device, steps))
+        with profile(activities=activities) as prof:
+            profiled = sum(timed_calls(lambda: model(clips), device, steps))
+    summary = summarise_profile(prof.events(), device.type == "cuda", steps)
+    if trace is not None:
+        trace.parent.mkdir(parents=True, exist_ok=True)
+        prof.export_chrome_trace(str(trace))
+    tflop = transformer_tflop(settings.preset)
+    achieved = tflop * 1e12 * batch / wall
+    peak = peak_bf16_flops(device_name(device)) if device.type == "cuda" else None
+    result = {"preset": settings.preset, "batch": batch, "batch_from": why, "precision": precision,
+              "attention": "fused", "compiled": False, "steps": steps, "wall_ms_per_forward": wall * 1e3,
+              "profiled_wall_ms_per_forward": profiled * 1e3 / steps, **summary,
+              "flop_count": "bench_model.transformer_tflop: the transformer only (a lower bound)",
+              "transformer_tflop_per_clip": tflop, "achieved_flops": achieved,
+              "peak_bf16_flops": peak if peak is not None else "n/a",
+              "fraction_of_peak": achieved / peak if peak is not None else "n/a",
+              "trace": str(trace) if trace is not None else "not saved (--trace)"}
+    if device.type == "cuda":  # the GPU's busy share: below 1, the forward waits on launches or the host
+        result["device_busy"] = summary["kernel_ms_per_forward"] / (wall * 1e3)
+    return result
+
+
 # -- 2. explanation methods against the forward ------------------------------------------------
 
 
@@ -444,6 +605,50 @@ def run_command(video: Path, checkpoint: Path, device: torch.device, folder: Pat
     return wall, json.loads(report.read_text())
 
 
+@contextlib.contextmanager
+def count_decoded_frames() -> Iterator[dict[str, int]]:
+    """Count the frames every ``VideoReader.frames`` pass yields in this process while the block runs.
+
+    Why the reader: every decoding pass of the pipeline goes through ``VideoReader.frames`` (``__iter__``
+    and ``read_frames`` call it), so the count says how often a command decoded its video, whatever
+    the pipeline does.  ``passes``: the calls (a pass may stop early); ``frames``: frames yielded.
+    Thread-safe: the pipeline decodes in ``Prefetch`` threads.  Worker processes are not counted.
+    """
+    import threading
+
+    from istvt_explain.data.video import VideoReader
+
+    original = VideoReader.frames
+    counts = {"frames": 0, "passes": 0}
+    lock = threading.Lock()
+
+    @functools.wraps(original)
+    def frames(self: VideoReader) -> Iterator[Any]:
+        with lock:
+            counts["passes"] += 1
+        inner = original(self)
+        try:
+            for frame in inner:
+                with lock:
+                    counts["frames"] += 1
+                yield frame
+        finally:
+            inner.close()  # a consumer that stops early closes the container now, as without the count
+
+    VideoReader.frames = frames
+    try:
+        yield counts
+    finally:
+        VideoReader.frames = original
+
+
+def decode_figures(counts: dict[str, int], video_frames: int, videos: int = 1) -> dict[str, Any]:
+    """Decoded frames over the video's frames: how many times a command decoded each video (goal: 1)."""
+    return {"video_frames": video_frames * videos, "decoded_frames": counts["frames"],
+            "reader_passes": counts["passes"], "decode_passes": counts["frames"] / (video_frames * videos),
+            "goal_passes": 1}
+
+
 def face_pass_stages(video: Path, report: dict, image_size: int) -> dict[str, float]:
     """Seconds of decode, detection and cropping, each on its own, in one pass as the face pass does them.
 
@@ -518,7 +723,8 @@ def bench_e2e(settings: Settings, device: torch.device) -> dict[str, Any]:
         video, frames = make_video(settings, folder)
         checkpoint = random_checkpoint(settings.preset, folder)
         log("e2e: istvt-explain VIDEO --out --json")
-        job_s, report = run_command(video, checkpoint, device, folder)
+        with count_decoded_frames() as counts:  # how many times the command decodes the video (single_pass)
+            job_s, report = run_command(video, checkpoint, device, folder)
         log("e2e: stages on their own")
         image_size = preset_config(settings.preset).image_size
         stages = face_pass_stages(video, report, image_size)
@@ -534,8 +740,138 @@ def bench_e2e(settings: Settings, device: torch.device) -> dict[str, Any]:
         "precision": report["method"].get("settings", {}).get("precision"), "job_s": job_s, "frames_per_s": fps, "real_time_goal_fps": REAL_TIME_FPS,
         "real_time_ratio": fps / REAL_TIME_FPS, "meets_real_time": fps >= REAL_TIME_FPS,
         "stage_seconds": stages, "stage_frames_per_s": {k: frames / v for k, v in stages.items()},
-        "job_timers_s": job,
+        "job_timers_s": job, "decode": decode_figures(counts, frames),
     }
+
+
+# -- 3b. decode passes (single pass) -----------------------------------------------------------------
+
+
+def bench_single_pass(settings: Settings, device: torch.device, e2e: dict | None) -> dict[str, Any]:
+    """How many times ``istvt-explain`` decoded its video, and what decoding then costs per frame.
+
+    From the e2e run when it ran (it counts its command's decoded frames); otherwise the command is
+    run here once on the same generated video, counted only.  ``decode_bound_frames_per_s``: the
+    frames/s decoding alone allows, one pass's frames/s over the passes (the ceiling a single pass lifts).
+    """
+    if e2e is not None and "decode" in e2e:
+        figures = dict(e2e["decode"]) | {"source": "the e2e run", "job_frames_per_s": e2e["frames_per_s"]}
+        one_pass = e2e["stage_frames_per_s"].get("decode")
+        if one_pass:
+            figures |= {"one_pass_frames_per_s": one_pass,
+                        "decode_bound_frames_per_s": one_pass / figures["decode_passes"]}
+        return figures
+    with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
+        folder = Path(tmp)
+        log("single_pass: generating the e2e video (e2e did not run)")
+        video, frames = make_video(settings, folder)
+        checkpoint = random_checkpoint(settings.preset, folder)
+        with count_decoded_frames() as counts:
+            job_s, _ = run_command(video, checkpoint, device, folder)
+    return decode_figures(counts, frames) | {"source": "its own run of the command", "job_frames_per_s": frames / job_s}
+
+
+# -- 3c. scan throughput ------------------------------------------------------------------------------
+
+SCAN_GOAL_VIDEOS_PER_HOUR = 800.0
+SCAN_MOTIONS = ("pan-zoom", "pan", "zoom")
+
+
+def make_scan_videos(settings: Settings, folder: Path, count: int) -> int:
+    """``count`` different face videos of the e2e size (face picture, motion and pace vary); their frames each.
+
+    Why processes: a 20 s 720p video takes seconds to draw and encode, and a GPU machine has idle cores.
+    """
+    from istvt_explain.data.media import FACE_NAMES, make_face_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = round(settings.video_fps * settings.video_seconds)
+    jobs = [(folder / f"face_{i:02d}.mp4",
+             {"frames": frames, "size": settings.video_size, "fps": settings.video_fps,
+              "face": FACE_NAMES[i % len(FACE_NAMES)], "motion": SCAN_MOTIONS[i % len(SCAN_MOTIONS)],
+              "period": 3.0 + 0.5 * i}) for i in range(count)]
+    workers = min(count, settings.generate_workers, os.cpu_count() or 1)
+    if workers <= 1:
+        for path, options in jobs:
+            make_face_video(path, **options)
+        return frames
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        for future in [pool.submit(make_face_video, path, **options) for path, options in jobs]:
+            future.result()
+    return frames
+
+
+def scan_count(settings: Settings, e2e: dict | None) -> tuple[int, str]:
+    """(videos, why): ``settings.scan_videos``, fewer when the e2e job's time per video says they
+    would take longer than ``settings.scan_budget_s`` (a slow card keeps the run within its time)."""
+    count = settings.scan_videos
+    job_s = (e2e or {}).get("job_s")
+    if not job_s:
+        return count, "as set; no e2e time to judge from"
+    fitting = max(2, int(settings.scan_budget_s // job_s))
+    if fitting >= count:
+        return count, "as set"
+    return fitting, (f"fewer than set: the e2e job's {job_s:.1f} s per video within the scan's "
+                     f"{settings.scan_budget_s:g} s budget")
+
+
+def run_scan(videos: Path, checkpoint: Path, device: torch.device, results: Path, workers: int) -> float:
+    """``istvt-explain scan VIDEOS --out RESULTS --weights ...`` in this process: its wall seconds."""
+    from istvt_explain.cli import main as cli_main
+
+    argv = ["scan", str(videos), "--out", str(results), "--weights", str(checkpoint), "--device", device.type,
+            "--workers", str(workers), "--quiet"]
+    start = time.perf_counter()
+    code = cli_main(argv)
+    wall = time.perf_counter() - start
+    if code != 0:
+        raise RuntimeError(f"istvt-explain scan exited {code}: {shlex.join(['istvt-explain', *argv])}")
+    return wall
+
+
+def bench_scan(settings: Settings, device: torch.device, e2e: dict | None, workers: int) -> dict[str, Any]:
+    """Videos per hour of ``istvt-explain scan`` over generated 20 s 720p face videos (the command's
+    whole time, loading the weights included), against the goal of 800 videos an hour."""
+    import csv
+
+    count, why = scan_count(settings, e2e)
+    with tempfile.TemporaryDirectory(prefix="bench-gpu-scan-") as tmp:
+        folder = Path(tmp)
+        log(f"scan: generating {count} {settings.video_size[0]}x{settings.video_size[1]} "
+            f"{settings.video_seconds:g} s videos")
+        start = time.perf_counter()
+        frames = make_scan_videos(settings, folder / "videos", count)
+        generate_s = time.perf_counter() - start
+        checkpoint = random_checkpoint(settings.preset, folder)
+        log(f"scan: istvt-explain scan over {count} videos")
+        with count_decoded_frames() as counts:
+            scan_s = run_scan(folder / "videos", checkpoint, device, folder / "results", workers)
+        with (folder / "results" / "results.csv").open(newline="", encoding="utf-8") as table:
+            rows = list(csv.DictReader(table))
+    failed = [row for row in rows if row["error"]]
+    if len(rows) != count or len(failed) == count:
+        raise RuntimeError(f"scan: {len(rows)} rows for {count} videos, {len(failed)} failed"
+                           + (f" ({failed[0]['error']})" if failed else ""))
+    per_video = [float(row["seconds"]) for row in rows if not row["error"] and row["seconds"]]
+    videos_per_hour = count / scan_s * 3600
+    result = {
+        "preset": settings.preset, "weights": "random (speed only)", "workers": workers,
+        "video": {"width": settings.video_size[0], "height": settings.video_size[1], "fps": settings.video_fps,
+                  "seconds": settings.video_seconds, "frames": frames},
+        "videos": count, "videos_from": why, "videos_failed": len(failed), "generate_s": generate_s,
+        "scan_s": scan_s, "videos_per_hour": videos_per_hour, "frames_per_s": count * frames / scan_s,
+        "goal_videos_per_hour": SCAN_GOAL_VIDEOS_PER_HOUR,
+        "goal_ratio": videos_per_hour / SCAN_GOAL_VIDEOS_PER_HOUR,
+        "meets_goal": videos_per_hour >= SCAN_GOAL_VIDEOS_PER_HOUR,
+        "median_video_s": statistics.median(per_video) if per_video else "n/a",
+    }
+    if failed:
+        result["first_error"] = failed[0]["error"]
+    # Worker processes decode out of sight of the count: then it says nothing
+    result["decode"] = decode_figures(counts, frames, count) if workers == 0 else "n/a (worker processes decode)"
+    return result
 
 
 # -- 4. training --------------------------------------------------------------------------------
@@ -723,7 +1059,7 @@ def e2e_lines(section: dict) -> list[str]:
              f"`{section['method']}` in {section.get('precision') or 'fp32'}, the command's defaults (detect every {section['detect_every']} frames, "
              f"batch {section['batch_size']}).", "",
              "| stage | seconds | frames/s | how |", "|---|---|---|---|"]
-    how = {"decode": "one decode pass, on its own (the job decodes 3 times: 2 face passes, 1 render pass)",
+    how = {"decode": "one decode pass, on its own (how many the job makes: section 5)",
            "detect": "MTCNN on the frames the job detects on, on its own",
            "crops": "crops of the clips' frames, on its own",
            "model": "plain forwards of the clips, on its own (inside explain in the job)",
@@ -736,6 +1072,61 @@ def e2e_lines(section: dict) -> list[str]:
               f"**{section['frames_per_s']:.1f} frames/s**, {section['real_time_ratio']:.2f}x the real-time "
               f"goal of {section['real_time_goal_fps']:g} frames/s ({verdict} it).  The job's own timers: "
               + ", ".join(f"{k} {v:.2f} s" for k, v in section["job_timers_s"].items()) + "."]
+    return lines
+
+
+def profile_lines(section: dict) -> list[str]:
+    self_time = "self device ms" if section["self_time"] != "CPU" else "self CPU ms"
+    frac = section["fraction_of_peak"]
+    peak = section["peak_bf16_flops"]
+    busy = (f", the GPU busy {section['device_busy']:.0%} of the forward's wall time "
+            f"({section['kernel_ms_per_forward']:.2f} ms of kernels)" if "device_busy" in section else "")
+    lines = [f"Preset `{section['preset']}`, batch {section['batch']} ({section['batch_from']}), "
+             f"{section['precision']}, fused attention, eager; {section['steps']} forwards under `torch.profiler`.  "
+             f"Per forward: {section['wall_ms_per_forward']:.2f} ms wall without the profiler "
+             f"({section['profiled_wall_ms_per_forward']:.2f} ms with it), {section['self_ms_per_forward']:.2f} "
+             f"{self_time} in operators{busy}; {section['launches_per_forward']:.0f} launches "
+             f"({section['launches_are']}).", "",
+             f"Achieved {fmt(section['achieved_flops'] / 1e12, 3)} TFLOP/s counting {section['flop_count']}, "
+             + (f"{frac:.1%} of the card's dense bf16 peak of {peak / 1e12:.0f} TFLOP/s" if isinstance(frac, float)
+                else "no peak known for this device") + f".  Trace: {section['trace']}.", "",
+             "| kind | share of self time |", "|---|---|"]
+    lines += [f"| {kind} | {share:.1%} |" for kind, share in
+              sorted(section["kind_shares"].items(), key=lambda item: item[1], reverse=True)]
+    lines += ["", f"| operator | kind | {self_time} per forward | share |", "|---|---|---|---|"]
+    lines += [f"| `{op['name']}` | {op['kind']} | {op['self_ms_per_forward']:.3f} | {op['share']:.1%} |"
+              for op in section["top_operators"]]
+    return lines
+
+
+def single_pass_lines(section: dict) -> list[str]:
+    line = (f"The command decoded {section['decoded_frames']} frames of a {section['video_frames']}-frame video "
+            f"({section['source']}): **{section['decode_passes']:.2f} decode passes** (goal "
+            f"{section['goal_passes']}; `VideoReader.frames` called {section['reader_passes']} times), "
+            f"the job {section['job_frames_per_s']:.1f} frames/s")
+    if "decode_bound_frames_per_s" in section:
+        line += (f"; one decode pass on its own runs {section['one_pass_frames_per_s']:.1f} frames/s, so decoding "
+                 f"alone allows {section['decode_bound_frames_per_s']:.1f} frames/s")
+    return [line + "."]
+
+
+def scan_lines(section: dict) -> list[str]:
+    v = section["video"]
+    verdict = "meets" if section["meets_goal"] else "misses"
+    decode = section["decode"]
+    passes = f"{decode['decode_passes']:.2f}" if isinstance(decode, dict) else decode
+    median = section["median_video_s"]
+    lines = [f"{section['videos']} generated face videos ({section['videos_from']}), {v['width']}x{v['height']}, "
+             f"{v['fps']:g} fps, {v['seconds']:g} s ({v['frames']} frames each); preset `{section['preset']}` with "
+             f"random weights, `--workers {section['workers']}`, the command's defaults otherwise.", "",
+             f"`istvt-explain scan` (loading the weights included): {section['scan_s']:.1f} s, "
+             f"**{section['videos_per_hour']:.0f} videos/hour**, {section['frames_per_s']:.1f} frames/s, "
+             f"{section['goal_ratio']:.2f}x the goal of {section['goal_videos_per_hour']:g} videos/hour "
+             f"({verdict} it).  Median seconds per video (the records'): "
+             f"{fmt(median) if isinstance(median, float) else median}; decode passes per video: {passes}; "
+             f"{section['videos_failed']} failed; generating the videos took {section['generate_s']:.1f} s."]
+    if "first_error" in section:
+        lines.append(f"First error: {section['first_error']}")
     return lines
 
 
@@ -765,10 +1156,12 @@ def markdown(results: dict) -> str:
            f"wall time {meta['wall_s']:.0f} s; TF32 for fp32 matmuls {'on' if meta['tf32_matmul'] else 'off'}, "
            f"for cuDNN convolutions {'on' if meta['tf32_cudnn'] else 'off'} (torch's defaults).", "",
            f"    {meta['command']}", ""]
-    titles = {"forward": "1. Forward pass", "explain": "2. Explanation methods against a forward pass",
-              "e2e": "3. `istvt-explain` end to end", "train": "4. Training (bf16)", "ddp": "5. DDP"}
-    render = {"forward": forward_table, "explain": explain_table, "e2e": e2e_lines, "train": train_lines,
-              "ddp": ddp_lines}
+    titles = {"forward": "1. Forward pass", "profile": "2. Profile of the forward pass",
+              "explain": "3. Explanation methods against a forward pass", "e2e": "4. `istvt-explain` end to end",
+              "single_pass": "5. Decode passes of `istvt-explain`", "scan": "6. `istvt-explain scan` throughput",
+              "train": "7. Training (bf16)", "ddp": "8. DDP"}
+    render = {"forward": forward_table, "profile": profile_lines, "explain": explain_table, "e2e": e2e_lines,
+              "single_pass": single_pass_lines, "scan": scan_lines, "train": train_lines, "ddp": ddp_lines}
     notes = {"forward": f"Peak memory: {results['forward'].get('peak_memory', '')}. Transformer FLOPs as "
                         "`bench_model.transformer_tflop` counts them (the Xception entry flow not included).",
              "explain": "fp32 and bf16 (`explain(..., precision=)`; LRP keeps its transformer in fp32), fused "
@@ -804,16 +1197,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
                         help="torch.compile cells (auto: on a GPU only)")
     parser.add_argument("--time-limit", type=float, metavar="S",
-                        help="compiled cells (run last) start only while the run can end within S seconds "
-                             "(default 450; smoke 300)")
+                        help="compiled cells (run last), profile and scan start only while the run can end "
+                             "within S seconds (default 450; smoke 300)")
     parser.add_argument("--preset", help="model preset (default: paper; with --smoke: tiny)")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="torch CPU threads (default: torch's; 1 with --smoke on the CPU)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), metavar="SECTION",
                         help=f"run these sections only ({', '.join(SECTIONS)})")
+    parser.add_argument("--trace", action="store_true",
+                        help="save the profile section's Chrome trace as OUT/profile_trace.json (chrome://tracing, "
+                             "Perfetto)")
+    parser.add_argument("--scan-workers", type=int, default=0, metavar="N",
+                        help="the scan section's --workers (default 0, the command's; decode passes not "
+                             "counted with workers)")
     parser.add_argument("--ddp-gloo", type=int, default=0, metavar="N",
                         help="run the DDP section with N gloo processes on the CPU (checks the code path)")
     return parser.parse_args(argv)
+
+
+def section_guess(name: str, settings: Settings, results: dict[str, Any]) -> float:
+    """Seconds a section is expected to take: it starts only if the run can still end within
+    ``--time-limit``.  0 for forward, explain, e2e, train and ddp, which always run (as before)."""
+    if name == "profile":
+        return settings.profile_guess_s
+    if name == "scan":
+        return settings.scan_guess_s
+    if name == "single_pass":  # from the e2e run at no cost, or a run of the command of its own
+        return 0.0 if "decode" in results.get("e2e", {}) else settings.e2e_guess_s
+    return 0.0
 
 
 def check_device(name: str | None, smoke: bool = False) -> torch.device:
@@ -864,8 +1275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {name: {"status": "skipped: not in --only"} for name in SECTIONS}
     runners: dict[str, Callable[[], dict]] = {
         "forward": lambda: bench_forward(settings, device),
+        "profile": lambda: bench_profile(settings, device, results.get("forward"),
+                                         args.out / "profile_trace.json" if args.trace else None),
         "explain": lambda: bench_explain(settings, device),
         "e2e": lambda: bench_e2e(settings, device),
+        "single_pass": lambda: bench_single_pass(settings, device, results.get("e2e")),
+        "scan": lambda: bench_scan(settings, device, results.get("e2e"), args.scan_workers),
         "train": lambda: bench_train(settings, device),
         "ddp": lambda: bench_ddp(settings, device, results.get("train"), args.ddp_gloo),
     }
@@ -876,15 +1291,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_atomic(args.out / "gpu.json", json.dumps(results, indent=2) + "\n")
         write_atomic(args.out / "gpu.md", markdown(results))
 
+    deadline = _START + settings.time_limit_s
     for name in SECTIONS:
         if name in args.only:
+            guess = section_guess(name, settings, results)
+            if time.perf_counter() + guess > deadline:  # started, it would end after the time limit
+                results[name] = {"status": f"skipped: the run's time limit of {settings.time_limit_s:.0f} s "
+                                           f"(--time-limit; the section takes about {guess:.0f} s)"}
+                log(f"{name}: {results[name]['status']}")
+                continue
             with section_guard(results, name):
                 results[name] = runners[name]()
             log(f"{name}: done")
             write(final=False)
     if "cells" in results["forward"]:  # the eager cells ran: now the compiled ones, in the time left
         with section_guard(results["forward"], "compiled"):
-            bench_forward_compiled(results["forward"], settings, device, args.compile, _START + settings.time_limit_s)
+            bench_forward_compiled(results["forward"], settings, device, args.compile, deadline)
     write(final=True)
     log(f"wrote {args.out / 'gpu.md'} and {args.out / 'gpu.json'} in {results['meta']['wall_s']:.0f} s")
     failed = [n for n in SECTIONS if str(results[n].get("status", "ok")).startswith("failed")]

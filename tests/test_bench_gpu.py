@@ -17,10 +17,12 @@ import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
-SECTIONS = ("forward", "explain", "e2e", "train", "ddp")
+SECTIONS = ("forward", "profile", "explain", "e2e", "single_pass", "scan", "train", "ddp")
 METHODS = ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only", "lrp-attnlrp")
 STAGES = ("decode", "detect", "crops", "model", "explain", "render", "encode")
-MAY_BE_ZERO = {"compile_seconds_spent"}  # no compiled cell ran on the CPU
+# no compiled cell ran on the CPU; the scan had no error and no worker processes
+MAY_BE_ZERO = {"compile_seconds_spent", "videos_failed", "workers"}
+KINDS = {"convolution", "matmul/linear/attention", "normalisation", "elementwise/activation", "copies/casts", "other"}
 
 
 def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -48,7 +50,8 @@ def test_smoke_run_exits_0_and_writes_both_files(smoke) -> None:
     proc, out = smoke
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (out / "gpu.md").read_text()
-    for heading in ("Forward pass", "Explanation methods", "end to end", "Training", "DDP"):
+    for heading in ("Forward pass", "Profile", "Explanation methods", "end to end", "Decode passes",
+                    "scan` throughput", "Training", "DDP"):
         assert heading in text
     assert "--smoke --device cpu" in text  # the command is recorded
 
@@ -63,6 +66,9 @@ def test_every_section_has_finite_positive_numbers(smoke) -> None:
         assert math.isfinite(value), f"{path} = {value}"
         if ".agreement." in path and not path.endswith(".clips"):  # a correlation
             assert -1 <= value <= 1, f"{path} = {value}"
+            continue
+        if ".kind_shares." in path:  # a kind the model does not use has no share
+            assert 0 <= value <= 1, f"{path} = {value}"
             continue
         assert value > 0 or path.rsplit(".", 1)[-1] in MAY_BE_ZERO, f"{path} = {value}"
     meta = results["meta"]
@@ -86,7 +92,8 @@ def test_forward_measures_every_eager_cell(smoke) -> None:
 def test_explain_e2e_train_and_ddp_sections(smoke) -> None:
     _, out = smoke
     results = json.loads((out / "gpu.json").read_text())
-    for name in ("explain", "e2e", "train"):  # a section that raised holds only {"status": "failed: ..."}
+    # a section that raised holds only {"status": "failed: ..."}
+    for name in ("explain", "e2e", "train", "profile", "single_pass", "scan"):
         assert "status" not in results[name], results[name]
     for key in ("methods", "methods_bf16"):
         methods = results["explain"][key]
@@ -104,6 +111,58 @@ def test_explain_e2e_train_and_ddp_sections(smoke) -> None:
     assert train["steps_per_s"] > 0 and train["precision"] == "bf16"
     assert train["fraction_of_peak"] == "n/a"  # no peak FLOP/s for a CPU
     assert results["ddp"]["status"].startswith("skipped:")
+
+
+def test_profile_summary(smoke) -> None:
+    """Shares that add up, the top operators in order, launches and a FLOP/s figure, at the forward's best batch."""
+    _, out = smoke
+    results = json.loads((out / "gpu.json").read_text())
+    profile = results["profile"]
+    assert "status" not in profile, profile
+    assert profile["precision"] == "fp32" and profile["self_time"] == "CPU"  # fp32 on the CPU
+    best = max((c for c in results["forward"]["cells"] if c["status"] == "ok" and c["precision"] == "fp32"
+                and c["attention"] == "fused"), key=lambda c: c["clips_per_s"])
+    assert profile["batch"] == best["batch"]
+    assert set(profile["kind_shares"]) == KINDS
+    assert math.isclose(sum(profile["kind_shares"].values()), 1.0, abs_tol=1e-6)
+    top = profile["top_operators"]
+    assert 5 <= len(top) <= 15 and all(op["kind"] in KINDS for op in top)
+    assert [op["share"] for op in top] == sorted((op["share"] for op in top), reverse=True)
+    assert 0 < sum(op["share"] for op in top) <= 1 + 1e-9
+    assert profile["kind_shares"]["convolution"] > 0 and profile["kind_shares"]["matmul/linear/attention"] > 0
+    assert profile["launches_per_forward"] >= 10 and profile["achieved_flops"] > 0
+    assert profile["fraction_of_peak"] == "n/a" and not (out / "profile_trace.json").exists()  # no --trace
+
+
+def test_single_pass_and_scan(smoke) -> None:
+    """Decode passes of the command (about 3 before the single-pass pipeline, 1 after), and the scan's
+    throughput over the three smoke videos, all analysed."""
+    _, out = smoke
+    results = json.loads((out / "gpu.json").read_text())
+    single = results["single_pass"]
+    assert "status" not in single, single
+    assert single["source"] == "the e2e run" and single["video_frames"] == 60
+    assert single["decoded_frames"] > 0 and 0.9 <= single["decode_passes"] <= 5, single
+    assert single["decode_bound_frames_per_s"] > 0 and single["job_frames_per_s"] > 0
+    assert results["e2e"]["decode"]["decoded_frames"] == single["decoded_frames"]
+    scan = results["scan"]
+    assert "status" not in scan, scan
+    assert scan["videos"] == 3 and scan["videos_failed"] == 0 and scan["video"]["frames"] == 60
+    assert scan["videos_per_hour"] > 0 and scan["frames_per_s"] > 0 and scan["goal_videos_per_hour"] == 800
+    assert math.isclose(scan["frames_per_s"], scan["videos_per_hour"] / 3600 * 60, rel_tol=1e-9)
+    assert 0.9 <= scan["decode"]["decode_passes"] <= 5 and scan["decode"]["video_frames"] == 180, scan["decode"]
+    text = (out / "gpu.md").read_text()
+    assert "decode passes" in text and "videos/hour" in text
+
+
+def test_profile_and_scan_wait_for_the_time_limit(tmp_path) -> None:
+    """A section that cannot end within ``--time-limit`` is skipped at once, and the run still succeeds."""
+    proc = run("--smoke", "--device", "cpu", "--only", "profile", "scan", "--time-limit", "1", "--out",
+               str(tmp_path), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "gpu.json").read_text())
+    for name in ("profile", "scan"):
+        assert results[name]["status"].startswith("skipped: the run's time limit"), results[name]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
