@@ -40,3 +40,17 @@ def test_maps_and_scores_on_the_gpu_match_the_cpu(weights, face_video, precision
     shown = np.isfinite(cpu.frame_maps).all(axis=(1, 2))
     a, b = cpu.frame_maps[shown].ravel(), gpu.frame_maps[shown].ravel()
     assert np.corrcoef(a, b)[0, 1] >= 0.99
+
+
+def test_the_face_pass_on_the_gpu_finds_the_cpus_faces(face_video) -> None:
+    """MTCNN on the GPU (``mtcnn_torch``, chosen for a CUDA model) against OpenCV's on the CPU."""
+    from istvt_explain.data.clips import find_face_tracks
+    from istvt_explain.pipeline.run import face_detector
+
+    gpu = face_detector(PipelineOptions(), "cuda")
+    assert gpu.name == "mtcnn-torch" and gpu.device.type == "cuda"
+    cpu_tracks = find_face_tracks(face_video.path, detector=face_detector(PipelineOptions(), "cpu")).tracks
+    gpu_tracks = find_face_tracks(face_video.path, detector=gpu).tracks
+    assert len(cpu_tracks) == len(gpu_tracks) >= 1
+    np.testing.assert_array_equal(cpu_tracks[0].present, gpu_tracks[0].present)
+    np.testing.assert_allclose(cpu_tracks[0].boxes, gpu_tracks[0].boxes, atol=1.0, equal_nan=True)

@@ -197,3 +197,21 @@ def test_cuda_finds_what_the_cpu_finds(detectors):
     tensors = torch.from_numpy(np.stack(frames)).cuda()  # frames already on the device: shrunk there too
     for want, got in zip(expected, on_gpu.detect_batch(tensors), strict=True):
         _assert_same(want, got)
+
+
+def test_the_video_job_finds_the_same_faces_with_the_batched_torch_detector(two_face_video) -> None:
+    """Through ``parallel_detect``'s batches (two faces, frames without detection in between): the
+    face pass's tracks are those of the OpenCV detector, so a GPU's face pass changes no crop."""
+    from istvt_explain.data.clips import find_face_tracks
+    from istvt_explain.pipeline import PipelineOptions
+    from istvt_explain.pipeline.run import face_detector
+
+    opencv = face_detector(PipelineOptions(), "cpu")
+    batched = face_detector(PipelineOptions(detector="mtcnn-torch"), "cpu")
+    assert opencv.name == "mtcnn" and batched.name == "mtcnn-torch" and batched.device.type == "cpu"
+    batched.batch_size = 3  # several batches, the last one short
+    found = [find_face_tracks(two_face_video.path, detector=d, detect_every=2) for d in (opencv, batched)]
+    assert len(found[0].tracks) == len(found[1].tracks) == 2
+    for a, b in zip(found[0].tracks, found[1].tracks, strict=True):
+        np.testing.assert_array_equal(a.present, b.present)
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1.0, equal_nan=True)

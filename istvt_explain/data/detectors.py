@@ -179,8 +179,12 @@ def parallel_detect(frames: Iterable[np.ndarray | None], detector: FaceDetector,
 
     Each thread gets its own ``detector.clone()``; a detector without ``clone`` runs in this thread
     alone.  At most ``2 * workers`` frames wait at a time, so memory stays bounded on long videos.
+    A detector with ``detect_batch`` (``mtcnn_torch.TorchMTCNNDetector``) gets the frames in batches
+    of its ``batch_size`` instead.
     """
     workers = default_detect_workers() if workers is None else max(1, int(workers))
+    if hasattr(detector, "detect_batch"):  # a batched detector (on a GPU): its own batches, one thread
+        return _batched_detect(frames, detector)
     if workers == 1 or not hasattr(detector, "clone"):
         return [None if frame is None else detector.detect(frame) for frame in frames]
     local = threading.local()
@@ -199,6 +203,31 @@ def parallel_detect(frames: Iterable[np.ndarray | None], detector: FaceDetector,
                 done = pending.popleft()
                 results.append(None if done is None else done.result())
         results += [None if done is None else done.result() for done in pending]
+    return results
+
+
+def _batched_detect(frames: Iterable[np.ndarray | None], detector) -> list[list[Detection] | None]:
+    """``parallel_detect`` for a batched detector: ``detector.batch_size`` frames per call, None kept."""
+    size = max(1, int(getattr(detector, "batch_size", 16)))
+    results: list[list[Detection] | None] = []
+    slots: list[int] = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        for slot, found in zip(slots, detector.detect_batch(batch), strict=True):
+            results[slot] = found
+        slots.clear()
+        batch.clear()
+
+    for frame in frames:
+        results.append(None)
+        if frame is not None:
+            slots.append(len(results) - 1)
+            batch.append(frame)
+            if len(batch) == size:
+                flush()
+    if batch:
+        flush()
     return results
 
 

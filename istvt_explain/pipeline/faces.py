@@ -73,7 +73,7 @@ def analyze_every_face(video_path: str | Path, model, options: PipelineOptions |
     timer = timer or StageTimer()
     with frames_kept(keep, options) as kept:
         with timer.stage("faces"):
-            found = find_video_faces(video_path, options, progress, kept)
+            found = find_video_faces(video_path, options, progress, kept, next(model.parameters()).device)
             clips = face_clips(found, 0, model.config, options)
         if progress:
             progress("faces", found.num_frames, found.num_frames)

@@ -17,7 +17,7 @@ import torch
 from ..attribution.batching import explain_batches
 from ..attribution.explanation import Explanation
 from ..data.clips import FoundFaces, VideoClips, cut_face_clips, find_face_tracks, normalize_clip
-from ..data.detectors import detector_for
+from ..data.detectors import FaceDetector, detector_for
 from ..data.frame_store import DecodedFrames
 from ..data.video import VideoReader
 from ..errors import InputError, MethodOutputError
@@ -48,11 +48,15 @@ def analyze_video(
     options = options or PipelineOptions()
     timer = timer or StageTimer()
     with frames_kept(keep, options) as kept, timer.stage("faces"):
-        found = find_video_faces(video_path, options, progress, kept)
+        found = find_video_faces(video_path, options, progress, kept, _device_of(model))
         video = face_clips(found, options.face, model.config, options)
     if progress:
         progress("faces", video.num_frames, video.num_frames)
     return analyze_clips(video, model, options, progress, timer)
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def frames_kept(keep: DecodedFrames | None, options: PipelineOptions,
@@ -65,13 +69,27 @@ def frames_kept(keep: DecodedFrames | None, options: PipelineOptions,
 
 
 def find_video_faces(video_path: str | Path, options: PipelineOptions, progress: StageProgressFn | None = None,
-                     keep: DecodedFrames | None = None) -> FoundFaces:
+                     keep: DecodedFrames | None = None, device: torch.device | str = "cpu") -> FoundFaces:
     """The face pass (decode once, detect, track), with ``options``' detector; frames kept in ``keep``."""
     path = Path(video_path)
     if progress:  # the face pass reports no steps: show the stage, sized by the container's count
         progress("faces", 0, max(VideoReader(path).frame_count, 1))
     return find_face_tracks(path, detect_every=options.detect_every, keep=keep,
-                            detector=detector_for(options.detector, min_face=options.min_face))
+                            detector=face_detector(options, device))
+
+
+def face_detector(options: PipelineOptions, device: torch.device | str = "cpu") -> FaceDetector:
+    """``options``' detector for a model on ``device``.
+
+    On a GPU, MTCNN is the PyTorch port (``data.mtcnn_torch``: the same networks and weights, the
+    same faces to the pixel, tested) run there in batches, so the CPU is not what the GPU waits for;
+    ``mtcnn-torch`` asked for by name runs on the model's device too.
+    """
+    device = torch.device(device)
+    name = options.detector
+    if isinstance(name, str) and (name == "mtcnn-torch" or (name == "mtcnn" and device.type == "cuda")):
+        return detector_for("mtcnn-torch", min_face=options.min_face, device=device)
+    return detector_for(name, min_face=options.min_face)
 
 
 def face_clips(found: FoundFaces, face: int, config, options: PipelineOptions) -> VideoClips:
