@@ -649,26 +649,40 @@ def decode_figures(counts: dict[str, int], video_frames: int, videos: int = 1) -
             "goal_passes": 1}
 
 
-def face_pass_stages(video: Path, report: dict, image_size: int) -> dict[str, float]:
+def face_pass_stages(video: Path, report: dict, image_size: int, device: torch.device) -> dict[str, float]:
     """Seconds of decode, detection and cropping, each on its own, in one pass as the face pass does them.
 
-    Why apart from the job: its "faces" timer holds two decode passes, detection, tracking and
-    cropping together.  Detection runs on every ``detect_every``-th frame and cropping on the frames
-    the clips use, with the crop boxes the job reported, as ``data.clips.extract_face_clips`` does.
+    Why apart from the job: its "faces" timer holds the decode, detection, tracking and cropping
+    together.  Detection runs on every ``detect_every``-th frame with the detector the command uses on
+    ``device`` (``pipeline.run.face_detector``: MTCNN's PyTorch port on a GPU, in its batches), and
+    cropping on the frames the clips use, with the crop boxes the job reported.
     """
     import numpy as np
 
-    from istvt_explain.data.detectors import create_detector
     from istvt_explain.data.faces import crop_square
     from istvt_explain.data.video import VideoReader
     from istvt_explain.pipeline import PipelineOptions
+    from istvt_explain.pipeline.run import face_detector
 
     options = PipelineOptions()
-    detector = create_detector(options.detector, min_face=options.min_face)
+    detector = face_detector(options, device)
+    batch_size = int(getattr(detector, "batch_size", 1)) if hasattr(detector, "detect_batch") else 1
     boxes = {f["index"]: np.asarray(f["box"], np.float64) for f in report["frames"] if f["box"] is not None}
     wanted = {i for clip in report["clips"] for i in clip["frames"]} & set(boxes)
     reader = VideoReader(video)
     seconds = {"decode": 0.0, "detect": 0.0, "crops": 0.0}
+    waiting: list = []
+
+    def detect() -> None:
+        start = time.perf_counter()
+        if batch_size > 1:
+            detector.detect_batch(waiting)
+        else:
+            detector.detect(waiting[0])
+        synchronize(device)
+        seconds["detect"] += time.perf_counter() - start
+        waiting.clear()
+
     frames = iter(reader.frames())
     index = 0
     while True:
@@ -679,14 +693,16 @@ def face_pass_stages(video: Path, report: dict, image_size: int) -> dict[str, fl
         rgb = reader.to_rgb(raw)
         seconds["decode"] += time.perf_counter() - start
         if index % options.detect_every == 0:
-            start = time.perf_counter()
-            detector.detect(rgb)
-            seconds["detect"] += time.perf_counter() - start
+            waiting.append(rgb)
+            if len(waiting) == batch_size:
+                detect()
         if index in wanted:
             start = time.perf_counter()
             crop_square(rgb, boxes[index], image_size)
             seconds["crops"] += time.perf_counter() - start
         index += 1
+    if waiting:
+        detect()
     return seconds
 
 
@@ -727,7 +743,7 @@ def bench_e2e(settings: Settings, device: torch.device) -> dict[str, Any]:
             job_s, report = run_command(video, checkpoint, device, folder)
         log("e2e: stages on their own")
         image_size = preset_config(settings.preset).image_size
-        stages = face_pass_stages(video, report, image_size)
+        stages = face_pass_stages(video, report, image_size, device)
         stages["model"] = model_stage(checkpoint, device, len(report["clips"]))
     job = report["timings_s"]
     stages |= {"explain": job["explain"], "render": job["render"], "encode": job["encode"]}

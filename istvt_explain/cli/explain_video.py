@@ -102,7 +102,9 @@ def add_face_arguments(parser: argparse.ArgumentParser, face_all: bool) -> None:
     else:
         faces.add_argument("--face", type=int, default=0, metavar="N",
                            help="which face track to explain, 0 = the largest (default)")
-    faces.add_argument("--detector", default="mtcnn", choices=tuple(DETECTORS), help="face detector")
+    faces.add_argument("--detector", default="mtcnn", choices=tuple(DETECTORS),
+                       help="face detector (mtcnn runs as its PyTorch port, mtcnn-torch, on a GPU: the same "
+                            "faces; haar: OpenCV's cascade, boxes only)")
     faces.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE, metavar="PX",
                        help="smallest face to look for, in pixels of the frame shrunk to 640 a side "
                             f"(default {DEFAULT_MIN_FACE})")
