@@ -125,6 +125,16 @@ def bench(video: Path, model: torch.nn.Module, method: str, detect_every: int, b
     return row
 
 
+def fastest_ms(fn, repeat: int, count: int) -> float:
+    """ms per item of the fastest of ``repeat`` calls of ``fn`` (each handles ``count`` items)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * min(times) / count
+
+
 def isolated(video: Path, model: torch.nn.Module, method: str, batch: int, repeat: int) -> dict[str, float]:
     """Per-frame ms of each stage on its own, the fastest of ``repeat`` short runs.
 
@@ -146,12 +156,7 @@ def isolated(video: Path, model: torch.nn.Module, method: str, batch: int, repea
     per_clip_frames = x.shape[0] * x.shape[1]
 
     def best(fn, count: int) -> float:
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return 1000 * min(times) / count
+        return fastest_ms(fn, repeat, count)
 
     def encode() -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -212,18 +217,10 @@ def video_passes(video: Path, frames: int, detect_every: int, repeat: int, folde
             for _ in kept:
                 pass
 
-    def best(fn) -> float:
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return 1000 * min(times) / frames
-
     result = {}
     for _ in range(2):  # alternate, keep each one's best
         for name, fn in (("again", again), ("once", once)):
-            result[name] = min(result.get(name, float("inf")), best(fn))
+            result[name] = min(result.get(name, float("inf")), fastest_ms(fn, repeat, frames))
     return result
 
 
