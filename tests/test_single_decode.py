@@ -62,23 +62,29 @@ def test_the_command_decodes_each_frame_once(decoded_count, weights, two_face_vi
 
 
 def test_kept_frames_give_exactly_what_decoding_again_gives(decoded_count, model, face_video, tmp_path: Path) -> None:
+    """The analysis and every composed picture of the explained video are identical both ways.
+
+    The composed pictures (``keep_frames``), not the H.264 file, are compared: x264's output for the
+    same pictures is not always byte-identical from one encode to the next within a long-running
+    process (seen after the scan tests), whatever fed it.
+    """
     options = PipelineOptions(method="rollout")
     again = analyze_video(face_video.path, model, PipelineOptions(method="rollout", keep_frames=False))
     frames = decoded_count[0] // 2
     assert decoded_count[0] == 2 * frames  # the old way: the face pass, then the crops' pass
-    render_video(again, tmp_path / "again.mp4")
+    pictures_again = render_video(again, tmp_path / "again.mp4", keep_frames=range(frames))
     decoded_count[0] = 0
     with DecodedFrames() as kept:
         once = analyze_video(face_video.path, model, options, keep=kept)
         assert kept.complete and len(kept) == frames
-        render_video(once, tmp_path / "once.mp4", frames=kept)
+        pictures_once = render_video(once, tmp_path / "once.mp4", frames=kept, keep_frames=range(frames))
     assert decoded_count[0] == frames
-    np.testing.assert_array_equal(once.clip_probability, again.clip_probability)
-    np.testing.assert_array_equal(once.frame_maps, again.frame_maps)
-    np.testing.assert_array_equal(once.boxes, again.boxes)
-    first, second = probe(tmp_path / "once.mp4")["pixels"], probe(tmp_path / "again.mp4")["pixels"]
-    assert len(first) == len(second) == frames
-    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    for name in ("clip_probability", "frame_maps", "boxes", "frame_probability", "frame_importance"):
+        np.testing.assert_array_equal(getattr(once, name), getattr(again, name), err_msg=name)
+    assert sorted(pictures_once) == sorted(pictures_again) == list(range(frames))
+    for index in range(frames):
+        np.testing.assert_array_equal(pictures_once[index], pictures_again[index], err_msg=f"picture {index}")
+    assert probe(tmp_path / "once.mp4")["frames"] == probe(tmp_path / "again.mp4")["frames"] == frames
 
 
 def test_a_video_over_the_budget_is_decoded_again_with_the_same_result(decoded_count, model, face_video) -> None:

@@ -25,7 +25,15 @@ from ..errors import InputError
 from .background import Prefetch
 from .clock import FrameClock, FrameTimes
 from .detectors import parallel_detect
-from .faces import CROP_MARGIN, FaceDetector, box_to_crop_coords, create_detector, crop_square, track_faces
+from .faces import (
+    CROP_MARGIN,
+    FaceDetector,
+    FaceTrack,
+    box_to_crop_coords,
+    create_detector,
+    crop_square,
+    track_faces,
+)
 from .frame_store import DecodedFrames
 from .video import VideoReader
 
@@ -191,7 +199,7 @@ class FoundFaces:
     """
 
     path: Path
-    tracks: list
+    tracks: list[FaceTrack]
     clock: FrameClock
     num_frames: int
     frame_size: tuple[int, int]
