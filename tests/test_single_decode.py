@@ -162,7 +162,7 @@ def test_a_ram_file_system_gets_a_small_budget(tmp_path: Path, monkeypatch) -> N
     assert frame_store.store_budget(tmp_path) <= frame_store.MEMORY_BACKED_BUDGET
     monkeypatch.setattr(frame_store, "memory_backed", lambda folder: False)
     free = frame_store.shutil.disk_usage(tmp_path).free
-    assert frame_store.store_budget(tmp_path) == min(frame_store.DEFAULT_BUDGET, free // 2)
+    assert frame_store.store_budget(tmp_path) == min(frame_store.DEFAULT_BUDGET, free // 4)
 
 
 def test_memory_backed_reads_the_mount_table(tmp_path: Path, monkeypatch) -> None:

@@ -8,7 +8,8 @@ lets the CPU keep up.  Memory stays flat whatever the video's length: frames go 
 temporary file (the kernel's page cache holds what fits, the disk the rest), never to a list.
 
 The file has no name (``tempfile.TemporaryFile``), so nothing is left behind even when the process
-is killed.  It is bounded: at most ``DEFAULT_BUDGET`` bytes and half the free space of its folder,
+is killed.  It is bounded: at most ``DEFAULT_BUDGET`` bytes and a quarter of its folder's free space
+(``scan``'s workers each keep one at a time: four of them at once take at most about two thirds),
 and a small ``MEMORY_BACKED_BUDGET`` where the folder is a RAM file system (tmpfs), where "on disk"
 would mean in memory.  A video that does not fit, or a write that fails (a full disk), simply
 stops the keeping: ``complete`` is then False and the later passes decode the file again, as they
@@ -27,6 +28,11 @@ import numpy as np
 
 DEFAULT_BUDGET = 8 * 2**30
 """Bytes a store may hold: a 20 s 720p video at 30 fps is 1.7 GB of RGB, 1080p 3.7 GB."""
+
+FREE_SPACE_SHARE = 4
+"""A store takes at most 1/4 of its folder's free space when it starts: stores kept at the same time
+(scan workers) each take a quarter of what the others left, so the disk never fills by their doing
+alone, and two of them leave over half of it."""
 
 MEMORY_BACKED_BUDGET = 512 * 2**20
 """The most kept in a RAM file system, where the store would otherwise grow with the video."""
@@ -54,12 +60,12 @@ def memory_backed(folder: str | os.PathLike) -> bool:
 
 
 def store_budget(folder: str | os.PathLike) -> int:
-    """Bytes a store in ``folder`` may hold: the default cap, half the free space, less on tmpfs."""
+    """Bytes a store in ``folder`` may hold: the default cap, a quarter of the free space, less on tmpfs."""
     try:
         free = shutil.disk_usage(folder).free
     except OSError:
         return 0
-    budget = min(DEFAULT_BUDGET, free // 2)
+    budget = min(DEFAULT_BUDGET, free // FREE_SPACE_SHARE)
     return min(budget, MEMORY_BACKED_BUDGET) if memory_backed(folder) else budget
 
 
