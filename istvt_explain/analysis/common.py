@@ -11,6 +11,7 @@ from scipy.stats import rankdata
 
 from ..attribution.batching import ExplainFn, explain_batches
 from ..attribution.explanation import Explanation
+from ..models.device import model_device
 
 
 def model_input(clips: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
@@ -23,13 +24,6 @@ def model_input(clips: np.ndarray, device: torch.device | str | None = None) -> 
     x = normalize_clip(clips)
     x = torch.as_tensor(x) if not isinstance(x, torch.Tensor) else x
     return x.to(device=device, dtype=torch.float32) if device is not None else x.float()
-
-
-def model_device(model: torch.nn.Module | None) -> torch.device:
-    """Where the model's weights are (the CPU for a stand-in without parameters)."""
-    params = model.parameters() if isinstance(model, torch.nn.Module) else iter(())
-    first = next(params, None)
-    return first.device if first is not None else torch.device("cpu")
 
 
 def explain_batched(model: torch.nn.Module, clips: np.ndarray, method: str, *,

@@ -68,9 +68,8 @@ def explain_batches(model: nn.Module, clips: Sliceable, method: str = DEFAULT_ME
         return to_input(batch) if to_input is not None else batch
 
     parts: list[Explanation] = []
-    starts = range(0, total, batch_size)
     inputs = prepared(0)
-    for first in starts:
+    for first in range(0, total, batch_size):
         last = min(first + batch_size, total)
         part = run(inputs, target=per_clip[first:last] if per_clip is not None else target)
         # The next batch's input is made (gathered, sent to the device) before this one's result is

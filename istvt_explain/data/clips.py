@@ -165,13 +165,11 @@ def _decoded(reader: VideoReader, convert: Callable[[int], bool], limit: int | N
             break
         if times is not None:
             times.add(frame)
-        wanted = convert(index)
-        if keep is not None and keep.keeping:
-            rgb = reader.to_rgb(frame)
+        wanted, keeping = convert(index), keep is not None and keep.keeping
+        rgb = reader.to_rgb(frame) if wanted or keeping else None
+        if keeping:
             keep.append(rgb)
-            yield index, rgb if wanted else None
-        else:
-            yield index, reader.to_rgb(frame) if wanted else None
+        yield index, rgb if wanted else None
     if keep is not None:
         keep.finish()
 
@@ -182,7 +180,7 @@ def _frames_of(found: FoundFaces, wanted: np.ndarray) -> Iterator[tuple[int, np.
     From the face pass's kept frames when it kept them all (no decoding), else by decoding again.
     """
     kept = found.decoded
-    if kept is not None and kept.complete and len(kept) == found.num_frames:
+    if kept is not None and kept.holds(found.num_frames):
         for index in range(found.num_frames):
             yield index, kept.read(index) if wanted[index] else None
     else:
@@ -203,7 +201,6 @@ class FoundFaces:
     clock: FrameClock
     num_frames: int
     frame_size: tuple[int, int]
-    detector: str
     decoded: DecodedFrames | None = None
 
 
@@ -234,7 +231,7 @@ def find_face_tracks(video_path: str | os.PathLike, *, detector: str | FaceDetec
     if not tracks:
         raise InputError(f"{path}: no face found in any of its {num_frames} frames ({detector.name} detector)")
     return FoundFaces(path=path, tracks=tracks, clock=clock, num_frames=num_frames, frame_size=reader.frame_size,
-                      detector=detector.name, decoded=keep)
+                      decoded=keep)
 
 
 def cut_face_clips(found: FoundFaces, *, face: int | None = None, image_size: int = 300, frames: int = 6,

@@ -122,6 +122,10 @@ class DecodedFrames:
     def __len__(self) -> int:
         return self._count if self._file is not None else 0
 
+    def holds(self, num_frames: int) -> bool:
+        """Whether all ``num_frames`` frames of the pass are here, so a later pass can read them all."""
+        return self.complete and self._count == num_frames
+
     def append(self, frame: np.ndarray) -> None:
         """Keep the next frame (the pass's frame ``len(self)``); a frame that does not fit stops the keeping."""
         if not self.keeping:

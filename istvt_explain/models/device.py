@@ -32,3 +32,12 @@ def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
         if device.index is None:
             device = torch.device(f"cuda:{local_rank}")
     return device
+
+
+def model_device(model: torch.nn.Module | None) -> torch.device:
+    """Where the model's weights are (the CPU for a stand-in without parameters)."""
+    import torch
+
+    params = model.parameters() if isinstance(model, torch.nn.Module) else iter(())
+    first = next(params, None)
+    return first.device if first is not None else torch.device("cpu")

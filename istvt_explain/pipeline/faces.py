@@ -15,6 +15,7 @@ from typing import Any
 
 from ..data.frame_store import DecodedFrames
 from ..errors import InputError
+from ..models.device import model_device
 from .analysis import VideoAnalysis
 from .options import PipelineOptions
 from .run import StageProgressFn, analyze_clips, face_clips, find_video_faces, frames_kept
@@ -73,7 +74,7 @@ def analyze_every_face(video_path: str | Path, model, options: PipelineOptions |
     timer = timer or StageTimer()
     with frames_kept(keep, options) as kept:
         with timer.stage("faces"):
-            found = find_video_faces(video_path, options, progress, kept, next(model.parameters()).device)
+            found = find_video_faces(video_path, options, progress, kept, model_device(model))
             clips = face_clips(found, 0, model.config, options)
         if progress:
             progress("faces", found.num_frames, found.num_frames)

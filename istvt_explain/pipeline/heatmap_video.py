@@ -2,7 +2,8 @@
 
 Reads the frames the face pass kept (``data.frame_store``), or decodes the video again when it
 kept none (frames are streamed, never all held), and writes an H.264 MP4 with the input's frame
-count and frame rate; the output is taller than the input by the strip.  The renderer reads a ``VideoAnalysis`` (the explanations and the boxes), never the model.
+count and frame rate; the output is taller than the input by the strip.  The renderer reads a
+``VideoAnalysis`` (the explanations and the boxes), never the model.
 
 Time follows the input's clock (``analysis.clock``, its presentation timestamps).  A constant-rate
 input is written at its declared rate, frame k at k / fps, exactly as before timestamps were read.
@@ -201,6 +202,6 @@ def render_video(analysis: VideoAnalysis, out_path: str | Path, style: OverlaySt
 
 def _source(analysis: VideoAnalysis, frames: DecodedFrames | None) -> Iterator[np.ndarray]:
     """The input's frames: the kept ones when every analysed frame is there, else decoded again."""
-    if frames is not None and frames.complete and len(frames) == analysis.num_frames:
+    if frames is not None and frames.holds(analysis.num_frames):
         return iter(frames)
     return iter(VideoReader(analysis.video_path))

@@ -21,6 +21,7 @@ from ..data.detectors import FaceDetector, detector_for
 from ..data.frame_store import DecodedFrames
 from ..data.video import VideoReader
 from ..errors import InputError, MethodOutputError
+from ..models.device import model_device
 from .analysis import VideoAnalysis, aggregate_frames
 from .options import PipelineOptions
 from .timing import StageTimer
@@ -48,15 +49,11 @@ def analyze_video(
     options = options or PipelineOptions()
     timer = timer or StageTimer()
     with frames_kept(keep, options) as kept, timer.stage("faces"):
-        found = find_video_faces(video_path, options, progress, kept, _device_of(model))
+        found = find_video_faces(video_path, options, progress, kept, model_device(model))
         video = face_clips(found, options.face, model.config, options)
     if progress:
         progress("faces", video.num_frames, video.num_frames)
     return analyze_clips(video, model, options, progress, timer)
-
-
-def _device_of(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def frames_kept(keep: DecodedFrames | None, options: PipelineOptions,
@@ -155,7 +152,7 @@ def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineO
     Every method runs its own forward pass (the classification comes with the explanation), so
     the "explain" stage includes the model; ``benchmarks/bench_e2e.py`` times a plain forward apart.
     """
-    device = next(model.parameters()).device
+    device = model_device(model)
 
     def to_input(positions) -> torch.Tensor:
         # uint8 to the device, scaled there: a quarter of the bytes to copy, and no CPU pass over them.
