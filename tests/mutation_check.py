@@ -237,6 +237,10 @@ PERFORMANCE_MUTANTS = (
     Mutant("thumbnail-decodes-from-the-start", "istvt_explain/data/video.py",
            "        if pts is not None and 0 <= index < len(pts):", "        if False:",
            ("tests/test_data_video.py::test_read_frame_seeks_by_the_frames_own_pts_and_gets_exactly_that_frame",)),
+    Mutant("clips-alone-decode-again", "istvt_explain/data/clips.py",
+           "    with frames_kept(keep, keep_frames, frames_folder) as kept:",
+           "    with frames_kept(keep, False, frames_folder) as kept:",
+           ("tests/test_single_decode.py::test_preprocessing_and_hard_samples_decode_each_video_once",)),
 )
 MUTANT_SETS = {"explain": MUTANTS, "faults": FAULT_MUTANTS, "performance": PERFORMANCE_MUTANTS}
 

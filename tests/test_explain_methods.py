@@ -222,3 +222,39 @@ def test_explain_batches_keeps_each_target_with_its_clip(model):
     for i, target in enumerate(targets):
         alone = explain(model, clips[i:i + 1], method="relevance", target=target)
         torch.testing.assert_close(joined.spatial[i:i + 1], alone.spatial, rtol=1e-4, atol=1e-6)
+
+
+def test_explain_batches_halves_a_batch_the_device_has_no_memory_for(model):
+    """An out-of-memory call is done again at half the size: every clip once, in order, targets kept."""
+    from istvt_explain.attribution import explain_batches
+
+    clips = random_clips(model, 7, seed=22)
+    targets = [1, 0, 1, 1, 0, 0, 1]
+    sizes: list[int] = []
+
+    def small_device(net, inputs, *, method, target, **options):
+        sizes.append(len(inputs))
+        if len(inputs) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return explain(net, inputs, method=method, target=target, **options)
+
+    joined = explain_batches(model, clips, "relevance", target=targets, batch_size=8, explain_fn=small_device)
+    assert sizes == [7, 4, 2, 2, 2, 1]  # 8 (7 clips) fails, 4 fails, then 2 at a time to the end
+    assert joined.extras["target_index"].tolist() == targets
+    whole = explain(model, clips, method="relevance", target=targets)
+    torch.testing.assert_close(joined.spatial, whole.spatial, rtol=1e-4, atol=1e-6)
+
+    def no_memory_at_all(net, inputs, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(torch.OutOfMemoryError):
+        explain_batches(model, clips, "relevance", batch_size=4, explain_fn=no_memory_at_all)
+
+
+def test_the_default_batch_is_small_on_the_cpu_and_large_on_a_gpu():
+    from istvt_explain.attribution.batching import default_batch_size
+    from istvt_explain.pipeline import PipelineOptions
+
+    assert default_batch_size("cpu") == 4 and default_batch_size(torch.device("cuda", 0)) == 32
+    assert PipelineOptions().clips_per_call("cuda") == 32
+    assert PipelineOptions(batch_size=3).clips_per_call("cuda") == 3

@@ -13,9 +13,14 @@ import numpy as np
 import pytest
 from e2e_support import probe, tiny_weights
 
+from istvt_explain.analysis.hard_samples import ClipScore, clips_from_videos
 from istvt_explain.cli import main
 from istvt_explain.data import frame_store
+from istvt_explain.data.cache import CacheSettings, open_cache
+from istvt_explain.data.clips import extract_face_clips
+from istvt_explain.data.datasets.entry import VideoEntry
 from istvt_explain.data.frame_store import DecodedFrames
+from istvt_explain.data.preprocess import process_video
 from istvt_explain.data.video import VideoReader
 from istvt_explain.pipeline import PipelineOptions, analyze_video
 from istvt_explain.pipeline.heatmap_video import render_video
@@ -85,6 +90,35 @@ def test_kept_frames_give_exactly_what_decoding_again_gives(decoded_count, model
     for index in range(frames):
         np.testing.assert_array_equal(pictures_once[index], pictures_again[index], err_msg=f"picture {index}")
     assert probe(tmp_path / "once.mp4")["frames"] == probe(tmp_path / "again.mp4")["frames"] == frames
+
+
+def test_clips_alone_decode_once_and_match_decoding_again(decoded_count, face_video) -> None:
+    """``extract_face_clips`` (preprocessing, hard samples, the material) keeps its frames for its crops."""
+    frames = len(face_video.boxes)
+    again = extract_face_clips(face_video.path, image_size=64, frames=6, keep_frames=False)
+    assert decoded_count[0] == 2 * frames
+    decoded_count[0] = 0
+    once = extract_face_clips(face_video.path, image_size=64, frames=6)
+    assert decoded_count[0] == frames
+    np.testing.assert_array_equal(once.crops, again.crops)
+    np.testing.assert_array_equal(once.frame_indices, again.frame_indices)
+
+
+def test_preprocessing_and_hard_samples_decode_each_video_once(decoded_count, face_video, tmp_path: Path) -> None:
+    frames = len(face_video.boxes)
+    settings = CacheSettings(image_size=64, frames=6, detector="mtcnn")
+    cache = open_cache(tmp_path / "cache", settings)
+    entry = VideoEntry(path=face_video.path, label=0, video_id="face", dataset="toy", manipulation="original")
+    assert process_video(entry, cache, settings)[1] == "done"
+    assert decoded_count[0] == frames
+    assert [p.name for p in cache.iterdir() if p.name.startswith("tmp")] == []  # the store left nothing
+
+    decoded_count[0] = 0
+    load = clips_from_videos(64, 6)
+    first, second = (ClipScore(id=f"face:{i}", video=str(face_video.path), clip=i, label=0, probability=0.5)
+                     for i in (0, 1))
+    assert load(first).shape == load(second).shape == (6, 64, 64, 3)
+    assert decoded_count[0] == frames
 
 
 def test_a_video_over_the_budget_is_decoded_again_with_the_same_result(decoded_count, model, face_video) -> None:

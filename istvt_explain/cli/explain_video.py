@@ -88,7 +88,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
                        help="arithmetic of the model: auto (bf16 on a GPU that has it, fp32 elsewhere), fp32, "
                             "bf16 or fp16 (16-bit autocast; the explanation's own arithmetic stays fp32)")
-    model.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per model call")
+    model.add_argument("--batch-size", type=int, metavar="N",
+                       help="clips per model call (default: 4 on the CPU, 32 on a GPU, halved while the GPU "
+                            "runs out of memory)")
 
 
 def add_face_arguments(parser: argparse.ArgumentParser, face_all: bool) -> None:
@@ -340,8 +342,9 @@ def _run(args: argparse.Namespace, begun: float) -> int:
                            if args.frames else None),
             }
             # Only now the heavy imports (torch, OpenCV, matplotlib): every check above answered at once.
+            from ..data.frame_store import frames_kept
             from ..models.device import resolve_device
-            from ..pipeline.run import analyze_video, frames_kept
+            from ..pipeline.run import analyze_video
             from ..pipeline.timing import StageTimer
             from ..render.overlay import OverlayStyle
 
@@ -362,7 +365,7 @@ def _run(args: argparse.Namespace, begun: float) -> int:
             try:
                 # The face pass keeps the decoded frames (next to the explained video, on its disk) for
                 # the crops and the render: the video is decoded once.
-                with frames_kept(None, options, folder=targets["out"].parent if targets["out"] else None) as decoded:
+                with frames_kept(None, options.keep_frames, folder=targets["out"].parent if targets["out"] else None) as decoded:
                     if args.face == "all":
                         from ..pipeline.faces import analyze_every_face
 

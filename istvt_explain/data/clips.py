@@ -34,7 +34,7 @@ from .faces import (
     crop_square,
     track_faces,
 )
-from .frame_store import DecodedFrames
+from .frame_store import DecodedFrames, frames_kept
 from .video import VideoReader
 
 
@@ -283,7 +283,8 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
                        max_frames: int | None = None, max_clips: int | None = None,
                        mask_path: str | os.PathLike | None = None, smooth_sigma: float = 2.0,
                        max_gap: int = 12, detect_workers: int | None = None,
-                       keep: DecodedFrames | None = None) -> VideoClips:
+                       keep: DecodedFrames | None = None, keep_frames: bool = True,
+                       frames_folder: str | os.PathLike | None = None) -> VideoClips:
     """Detect, track and crop the faces of a video; return its clips of ``frames`` crops.
 
     ``face``: which face track (None = the largest).  ``detect_every``: run the detector on every
@@ -291,11 +292,15 @@ def extract_face_clips(video_path: str | os.PathLike, *, image_size: int = 300, 
     ``max_clips``: keep that many clips, evenly spread.  ``mask_path``: a mask video of the same
     frames (FaceForensics++ ``masks/``), cropped with the same boxes.  ``detect_workers``: frames
     detected at once (None: a quarter of the cores, at most 4; ``detectors.parallel_detect``).
-    ``keep``: a ``DecodedFrames`` that keeps the decoded frames, so the crops (and any later pass:
-    another face, the explained video) need no second decode; without it the video is decoded twice.
+    The video is decoded once: the crops read the face pass's frames back from a ``DecodedFrames``.
+    ``keep``: one the caller holds, so that a later pass (another face, the explained video) reads
+    them too; without it, one that lives for this call, in ``frames_folder`` (None: the system's
+    temporary folder).  ``keep_frames=False`` decodes the video a second time instead (the way it
+    was, for comparisons).
     Raises ``InputError`` naming the file when it is unreadable, has no face, or too few face frames.
     """
-    found = find_face_tracks(video_path, detector=detector, detect_every=detect_every, max_frames=max_frames,
-                             smooth_sigma=smooth_sigma, max_gap=max_gap, detect_workers=detect_workers, keep=keep)
-    return cut_face_clips(found, face=face, image_size=image_size, frames=frames, stride=stride, margin=margin,
-                          max_clips=max_clips, mask_path=mask_path)
+    with frames_kept(keep, keep_frames, frames_folder) as kept:
+        found = find_face_tracks(video_path, detector=detector, detect_every=detect_every, max_frames=max_frames,
+                                 smooth_sigma=smooth_sigma, max_gap=max_gap, detect_workers=detect_workers, keep=kept)
+        return cut_face_clips(found, face=face, image_size=image_size, frames=frames, stride=stride,
+                              margin=margin, max_clips=max_clips, mask_path=mask_path)

@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +196,15 @@ class DecodedFrames:
     def __repr__(self) -> str:
         state = "complete" if self.complete else ("keeping" if self.keeping else f"not kept: {self.reason}")
         return f"DecodedFrames({len(self)} frames of {self.shape[1]}x{self.shape[0]}, {state})"
+
+
+def frames_kept(keep: DecodedFrames | None, enabled: bool = True,
+                folder: str | os.PathLike | None = None) -> AbstractContextManager[DecodedFrames | None]:
+    """``keep`` as it is (its owner closes it); else a new store in ``folder`` (None: the system's
+    temporary folder) that the ``with`` block closes, or none when keeping is not ``enabled``."""
+    if keep is not None or not enabled:
+        return nullcontext(keep)
+    return DecodedFrames(folder=folder)
 
 
 def _gib(size: int) -> str:

@@ -84,7 +84,8 @@ def process_video(entry: VideoEntry, cache_dir: Path, settings: CacheSettings) -
         clips = extract_face_clips(
             entry.path, image_size=settings.image_size, frames=settings.frames, stride=1,
             detector=_worker_detector(settings.detector, settings.min_face), detect_every=settings.detect_every,
-            margin=settings.margin, max_frames=settings.max_frames, mask_path=entry.mask_path)
+            margin=settings.margin, max_frames=settings.max_frames, mask_path=entry.mask_path,
+            frames_folder=cache_dir)  # the frames kept between the two passes sit on the cache's disk
         stored = store_video(cache_dir, entry, clips)
     except InputError as err:
         return entry.key, "failed", str(err)

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.frame_store import DecodedFrames
+from ..data.frame_store import DecodedFrames, frames_kept
 from ..errors import InputError
 from ..models.device import model_device
 from .analysis import VideoAnalysis
 from .options import PipelineOptions
-from .run import StageProgressFn, analyze_clips, face_clips, find_video_faces, frames_kept
+from .run import StageProgressFn, analyze_clips, face_clips, find_video_faces
 from .timing import StageTimer
 
 
@@ -72,7 +72,7 @@ def analyze_every_face(video_path: str | Path, model, options: PipelineOptions |
     """
     options = options or PipelineOptions()
     timer = timer or StageTimer()
-    with frames_kept(keep, options) as kept:
+    with frames_kept(keep, options.keep_frames) as kept:
         with timer.stage("faces"):
             found = find_video_faces(video_path, options, progress, kept, model_device(model))
             clips = face_clips(found, 0, model.config, options)

@@ -16,6 +16,8 @@ from ..models.precision import DEFAULT_PRECISION, PRECISIONS
 from .segments import DEFAULT_MAX_GAP, DEFAULT_MIN_CLIPS
 
 if TYPE_CHECKING:
+    import torch
+
     from ..data.detectors import FaceDetector
 
 DEFAULT_DETECT_EVERY = 3
@@ -34,7 +36,8 @@ class PipelineOptions:
         detect_every: run the face detector every n frames and track in between (3, as the command
             line: a third of the detector's cost, and the tracker interpolates faces that move
             normally; 1 for fast motion).
-        batch_size: clips per model call (memory against speed).
+        batch_size: clips per model call (memory against speed); None: 4 on the CPU, 32 on a GPU
+            (``attribution.batching.default_batch_size``), halved while the GPU runs out of memory.
         threshold: clip score at or above which a clip counts as fake; the verdict is "fake" when
             the fake clips form at least one manipulated segment (see ``istvt_explain.pipeline.segments``).
         detector: face detector name ("mtcnn", "haar"), or a ready ``FaceDetector``.
@@ -57,7 +60,7 @@ class PipelineOptions:
     stride: int | None = None
     face: int = 0
     detect_every: int = DEFAULT_DETECT_EVERY
-    batch_size: int = 4
+    batch_size: int | None = None
     threshold: float = 0.5
     detector: str | FaceDetector = "mtcnn"
     min_face: int = DEFAULT_MIN_FACE
@@ -65,6 +68,12 @@ class PipelineOptions:
     segment_max_gap: int = DEFAULT_MAX_GAP
     precision: str = DEFAULT_PRECISION
     keep_frames: bool = True
+
+    def clips_per_call(self, device: torch.device | str) -> int:
+        """``batch_size``, or the default for ``device`` when it is None."""
+        from ..attribution.batching import default_batch_size
+
+        return self.batch_size if self.batch_size is not None else default_batch_size(device)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", resolve_method(self.method))  # the one check of a method name

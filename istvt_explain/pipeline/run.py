@@ -8,7 +8,6 @@ this function useful for batch scoring where nobody wants a video.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from ..attribution.batching import explain_batches
 from ..attribution.explanation import Explanation
 from ..data.clips import FoundFaces, VideoClips, cut_face_clips, find_face_tracks, normalize_clip
 from ..data.detectors import FaceDetector, detector_for
-from ..data.frame_store import DecodedFrames
+from ..data.frame_store import DecodedFrames, frames_kept
 from ..data.video import VideoReader
 from ..errors import InputError, MethodOutputError
 from ..models.device import model_device
@@ -48,21 +47,12 @@ def analyze_video(
     """
     options = options or PipelineOptions()
     timer = timer or StageTimer()
-    with frames_kept(keep, options) as kept, timer.stage("faces"):
+    with frames_kept(keep, options.keep_frames) as kept, timer.stage("faces"):
         found = find_video_faces(video_path, options, progress, kept, model_device(model))
         video = face_clips(found, options.face, model.config, options)
     if progress:
         progress("faces", video.num_frames, video.num_frames)
     return analyze_clips(video, model, options, progress, timer)
-
-
-def frames_kept(keep: DecodedFrames | None, options: PipelineOptions,
-                folder: str | Path | None = None) -> AbstractContextManager:
-    """``keep`` as it is (its owner closes it); else a new store in ``folder`` (None: the system's
-    temporary folder) that the ``with`` block closes, or none when ``options.keep_frames`` is off."""
-    if keep is not None or not options.keep_frames:
-        return nullcontext(keep)
-    return DecodedFrames(folder=folder)
 
 
 def find_video_faces(video_path: str | Path, options: PipelineOptions, progress: StageProgressFn | None = None,
@@ -100,7 +90,7 @@ def find_face_clips(video_path: str | Path, image_size: int, frames: int, option
 
     Why apart: ``scan`` runs it in worker processes for the next videos while the model works.
     """
-    with frames_kept(None, options) as kept:
+    with frames_kept(None, options.keep_frames) as kept:
         found = find_video_faces(video_path, options, keep=kept)
         return cut_face_clips(found, face=options.face, image_size=image_size, frames=frames,
                               stride=options.stride or frames)
@@ -174,7 +164,7 @@ def _explain_clips(video: VideoClips, model: torch.nn.Module, options: PipelineO
 
     with timer.stage("explain"):
         try:
-            return explain_batches(model, video.clip_positions, options.method, batch_size=options.batch_size,
+            return explain_batches(model, video.clip_positions, options.method, batch_size=options.clips_per_call(device),
                                    to_input=to_input, on_batch=on_batch, precision=options.precision)
         except MethodOutputError as err:
             raise err.at(str(video.path), explained) from None

@@ -27,6 +27,7 @@ from typing import Any
 
 from ...data._files import write_atomic
 from ...errors import InputError
+from ...models.device import model_device
 from ...render.index import THUMB_WIDTH
 from .discovery import unreadable, video_key
 from .results import ResultsFolder, ScanRow, append_row, row_from_record, write_index, write_table
@@ -77,7 +78,7 @@ def scan_videos(videos: Sequence[Path], folder: ResultsFolder, model, options, *
         if todo:
             faces = (_face_clips_ahead(todo, workers, model.config, options) if workers > 0
                      else _face_clips_here(todo, model.config, options))
-            for group in _batches(faces, options.batch_size):
+            for group in _batches(faces, options.clips_per_call(model_device(model))):
                 explanations, explain_seconds = _explain_together(group, model, options)
                 for (video, clips, face_seconds), explanation, extra in zip(group, explanations, explain_seconds,
                                                                              strict=True):
@@ -264,13 +265,13 @@ def _explain_together(group: list[tuple[Path, Any, float]], model, options) -> t
     from ...attribution.batching import explain_batches
     from ...data.clips import normalize_clip
 
-    device = next(model.parameters()).device
+    device = model_device(model)
     crops = [(clips, position) for (_, clips, _), n in zip(group, counts, strict=True) if n
              for position in clips.clip_positions]
     started = time.perf_counter()
     try:
         joined = explain_batches(
-            model, crops, options.method, batch_size=options.batch_size, precision=options.precision,
+            model, crops, options.method, batch_size=options.clips_per_call(device), precision=options.precision,
             to_input=lambda chunk: normalize_clip(np.stack([clips.crops[position] for clips, position in chunk]))
             .to(device))
     except Exception:  # noqa: BLE001 - each video then explains itself, and records its own error
