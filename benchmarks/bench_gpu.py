@@ -237,6 +237,7 @@ class Cell:
     precision: str  # "fp32" or "bf16"
     attention: str  # "fused" or "explicit"
     compiled: bool
+    layout: str = "contiguous"  # or "channels_last": the backbone's convolution weights (NHWC kernels)
 
     @property
     def dtype(self) -> torch.dtype | None:
@@ -248,7 +249,8 @@ def forward_cells(settings: Settings, compiled: bool) -> list[Cell]:
     path that serves), so that the cells most worth having are measured if the time runs out."""
     batches = sorted(settings.batches, reverse=True)
     if not compiled:
-        return [Cell(b, p, a, False) for p in ("bf16", "fp32") for a in ("fused", "explicit") for b in batches]
+        return ([Cell(b, p, a, False) for p in ("bf16", "fp32") for a in ("fused", "explicit") for b in batches]
+                + [Cell(b, "bf16", "fused", False, "channels_last") for b in batches])
     return [Cell(b, p, a, True) for a in ("fused", "explicit") for p in ("bf16", "fp32") for b in batches]
 
 
@@ -256,6 +258,8 @@ def measure_cell(model: torch.nn.Module, cell: Cell, clips: torch.Tensor, device
                  settings: Settings) -> dict[str, Any]:
     """clips/s of one (batch, precision, attention, compile) cell; the first call's extra time is the compile."""
     set_fused(model, cell.attention == "fused")
+    getattr(model, "backbone", model).to(
+        memory_format=torch.channels_last if cell.layout == "channels_last" else torch.contiguous_format)
     if cell.compiled:
         reset_compiled()  # a fresh graph per cell: no recompile limit, no guards left from the last cell
         runner = torch.compile(model, dynamic=False)
@@ -392,7 +396,8 @@ def profile_batch(forward: dict | None, precision: str, default: int) -> tuple[i
     """(batch, why): the batch of the forward section's best eager clips/s in the profiled precision with
     fused attention, else ``default`` (the forward section did not run or no such cell is ok)."""
     cells = [c for c in (forward or {}).get("cells", []) if not c["compiled"] and c["status"] == "ok"
-             and c["precision"] == precision and c["attention"] == "fused"]
+             and c["precision"] == precision and c["attention"] == "fused"
+             and c.get("layout", "contiguous") == "contiguous"]  # the profile runs the model as loaded
     if not cells:
         return default, "the default: no eager forward cell to pick from"
     best = max(cells, key=lambda c: c["clips_per_s"])
@@ -716,7 +721,7 @@ def model_stage(checkpoint: Path, device: torch.device, clips: int) -> float:
     from istvt_explain.pipeline import PipelineOptions
 
     model = optimize_for_inference(load_model(checkpoint, device=device))
-    batch = PipelineOptions().batch_size
+    batch = PipelineOptions().clips_per_call(device)
     inputs = random_clips(model.config, batch, device)
     with torch.inference_mode():
         model(inputs)  # warm-up
@@ -725,6 +730,30 @@ def model_stage(checkpoint: Path, device: torch.device, clips: int) -> float:
         for first in range(0, clips, batch):
             model(inputs[:min(batch, clips - first)])
         synchronize(device)
+    return time.perf_counter() - start
+
+
+def method_stage(checkpoint: Path, device: torch.device, clips: int, method: str) -> float:
+    """Seconds of the job's method alone over the job's clips, at the command's batch and precision.
+
+    The clips already sit on the device, normalised: what the job's "explain" timer adds to this is
+    the stage's own overhead (gathering crops, copies, checks, taking results off the device).
+    """
+    from istvt_explain.attribution import explain
+    from istvt_explain.models import load_model
+    from istvt_explain.models.inference import optimize_for_inference
+    from istvt_explain.pipeline import PipelineOptions
+
+    options = PipelineOptions(method=method)
+    model = optimize_for_inference(load_model(checkpoint, device=device))
+    batch = options.clips_per_call(device)
+    inputs = random_clips(model.config, batch, device)
+    explain(model, inputs, method=method, precision=options.precision)  # warm-up
+    synchronize(device)
+    start = time.perf_counter()
+    for first in range(0, clips, batch):
+        explain(model, inputs[:min(batch, clips - first)], method=method, precision=options.precision)
+    synchronize(device)
     return time.perf_counter() - start
 
 
@@ -745,18 +774,20 @@ def bench_e2e(settings: Settings, device: torch.device) -> dict[str, Any]:
         image_size = preset_config(settings.preset).image_size
         stages = face_pass_stages(video, report, image_size, device)
         stages["model"] = model_stage(checkpoint, device, len(report["clips"]))
+        stages["method"] = method_stage(checkpoint, device, len(report["clips"]), report["method"]["name"])
     job = report["timings_s"]
     stages |= {"explain": job["explain"], "render": job["render"], "encode": job["encode"]}
     fps = frames / job_s
     return {
         "preset": settings.preset, "weights": "random (speed only)", "method": report["method"]["name"],
-        "detect_every": PipelineOptions().detect_every, "batch_size": PipelineOptions().batch_size,
+        "detect_every": PipelineOptions().detect_every, "batch_size": PipelineOptions().clips_per_call(device),
         "video": {"width": settings.video_size[0], "height": settings.video_size[1], "fps": settings.video_fps,
                   "seconds": settings.video_seconds, "frames": frames, "clips": len(report["clips"])},
         "precision": report["method"].get("settings", {}).get("precision"), "job_s": job_s, "frames_per_s": fps, "real_time_goal_fps": REAL_TIME_FPS,
         "real_time_ratio": fps / REAL_TIME_FPS, "meets_real_time": fps >= REAL_TIME_FPS,
         "stage_seconds": stages, "stage_frames_per_s": {k: frames / v for k, v in stages.items()},
         "job_timers_s": job, "decode": decode_figures(counts, frames),
+        "explain_overhead": job["explain"] / stages["method"],
     }
 
 
@@ -1023,20 +1054,22 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def forward_table(section: dict) -> list[str]:
-    lines = ["| precision | attention | batch | torch.compile | clips/s | ms/batch | peak MiB | transformer TFLOP/s "
-             "| compiled vs eager | compile s | status |", "|" + "---|" * 11]
+    lines = ["| precision | attention | layout | batch | torch.compile | clips/s | ms/batch | peak MiB "
+             "| transformer TFLOP/s | vs eager contiguous | compile s | status |", "|" + "---|" * 12]
     skipped: dict[str, int] = {}
-    eager = {(r["precision"], r["attention"], r["batch"]): r for r in section["cells"] if not r["compiled"]}
-    # Table order: each eager cell next to its compiled twin (the run order puts compiled cells last).
+    eager = {(r["precision"], r["attention"], r["batch"]): r for r in section["cells"]
+             if not r["compiled"] and r.get("layout", "contiguous") == "contiguous"}
+    # Table order: each eager cell next to its twins (the run order puts compiled cells last).
     for r in sorted(section["cells"], key=lambda r: (r["precision"], r["attention"] != "fused", r["batch"],
-                                                    r["compiled"])):
+                                                    r["compiled"], r.get("layout", "contiguous"))):
         if r["status"].startswith("skipped"):  # one line per reason below the table, not a row per cell
             skipped[r["status"]] = skipped.get(r["status"], 0) + 1
             continue
         twin = eager.get((r["precision"], r["attention"], r["batch"]), {})
-        speedup = (f"{r['clips_per_s'] / twin['clips_per_s']:.2f}x" if r["compiled"] and r["status"] == "ok"
+        speedup = (f"{r['clips_per_s'] / twin['clips_per_s']:.2f}x" if r is not twin and r["status"] == "ok"
                    and twin.get("status") == "ok" else "")
-        lines.append(f"| {r['precision']} | {r['attention']} | {r['batch']} | {'yes' if r['compiled'] else 'no'} "
+        lines.append(f"| {r['precision']} | {r['attention']} | {r.get('layout', 'contiguous')} | {r['batch']} "
+                     f"| {'yes' if r['compiled'] else 'no'} "
                      f"| {cell_number(r, 'clips_per_s')} | {cell_number(r, 'seconds_per_batch', 1000, 1)} "
                      f"| {cell_number(r, 'peak_mib', 1, 0)} | {cell_number(r, 'transformer_tflop_per_s', 1, 3)} "
                      f"| {speedup} | {cell_number(r, 'compile_s', 1, 1)} | {r['status']} |")
@@ -1079,6 +1112,7 @@ def e2e_lines(section: dict) -> list[str]:
            "detect": "MTCNN on the frames the job detects on, on its own",
            "crops": "crops of the clips' frames, on its own",
            "model": "plain forwards of the clips, on its own (inside explain in the job)",
+           "method": "the job's method alone on clips already on the device, at the job's batch",
            "explain": "job timer (the method's own forward included)", "render": "job timer",
            "encode": "job timer"}
     for stage, seconds in section["stage_seconds"].items():
@@ -1088,6 +1122,9 @@ def e2e_lines(section: dict) -> list[str]:
               f"**{section['frames_per_s']:.1f} frames/s**, {section['real_time_ratio']:.2f}x the real-time "
               f"goal of {section['real_time_goal_fps']:g} frames/s ({verdict} it).  The job's own timers: "
               + ", ".join(f"{k} {v:.2f} s" for k, v in section["job_timers_s"].items()) + "."]
+    if "explain_overhead" in section:
+        lines += ["", f"The explain stage takes {section['explain_overhead']:.2f}x the method's own time on the "
+                      "same number of clips (1.00x: no overhead)."]
     return lines
 
 

@@ -19,7 +19,7 @@ import torch
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
 SECTIONS = ("forward", "profile", "explain", "e2e", "single_pass", "scan", "train", "ddp")
 METHODS = ("attention", "rollout", "relevance", "lrp", "spatial-only", "temporal-only", "lrp-attnlrp")
-STAGES = ("decode", "detect", "crops", "model", "explain", "render", "encode")
+STAGES = ("decode", "detect", "crops", "model", "method", "explain", "render", "encode")
 # no compiled cell ran on the CPU; the scan had no error and no worker processes
 MAY_BE_ZERO = {"compile_seconds_spent", "videos_failed", "workers"}
 KINDS = {"convolution", "matmul/linear/attention", "normalisation", "elementwise/activation", "copies/casts", "other"}
@@ -79,13 +79,14 @@ def test_every_section_has_finite_positive_numbers(smoke) -> None:
 def test_forward_measures_every_eager_cell(smoke) -> None:
     _, out = smoke
     cells = json.loads((out / "gpu.json").read_text())["forward"]["cells"]
-    eager = {(c["precision"], c["attention"], c["batch"]): c for c in cells if not c["compiled"]}
-    assert set(eager) == {(p, a, b) for p in ("fp32", "bf16") for a in ("fused", "explicit") for b in (1, 2)}
+    eager = {(c["precision"], c["attention"], c["batch"], c["layout"]): c for c in cells if not c["compiled"]}
+    assert set(eager) == ({(p, a, b, "contiguous") for p in ("fp32", "bf16") for a in ("fused", "explicit")
+                           for b in (1, 2)} | {("bf16", "fused", b, "channels_last") for b in (1, 2)})
     for cell in eager.values():
         assert cell["status"] == "ok", cell
         assert cell["clips_per_s"] > 0 and cell["peak_mib"] > 0
     compiled = [c for c in cells if c["compiled"]]
-    assert len(compiled) == len(eager)
+    assert len(compiled) == len(eager) - 2  # channels-last is measured eager only
     assert all(c["status"].startswith("skipped:") for c in compiled)  # no torch.compile on the CPU by default
 
 
@@ -107,6 +108,7 @@ def test_explain_e2e_train_and_ddp_sections(smoke) -> None:
     e2e = results["e2e"]
     assert set(e2e["stage_frames_per_s"]) == set(STAGES)
     assert e2e["frames_per_s"] > 0 and e2e["video"]["frames"] == 60 and e2e["real_time_goal_fps"] == 30
+    assert e2e["batch_size"] == 4 and e2e["explain_overhead"] > 0  # the CPU's default batch
     train = results["train"]
     assert train["steps_per_s"] > 0 and train["precision"] == "bf16"
     assert train["fraction_of_peak"] == "n/a"  # no peak FLOP/s for a CPU
@@ -121,7 +123,7 @@ def test_profile_summary(smoke) -> None:
     assert "status" not in profile, profile
     assert profile["precision"] == "fp32" and profile["self_time"] == "CPU"  # fp32 on the CPU
     best = max((c for c in results["forward"]["cells"] if c["status"] == "ok" and c["precision"] == "fp32"
-                and c["attention"] == "fused"), key=lambda c: c["clips_per_s"])
+                and c["attention"] == "fused" and c["layout"] == "contiguous"), key=lambda c: c["clips_per_s"])
     assert profile["batch"] == best["batch"]
     assert set(profile["kind_shares"]) == KINDS
     assert math.isclose(sum(profile["kind_shares"].values()), 1.0, abs_tol=1e-6)
