@@ -397,7 +397,7 @@ def profile_batch(forward: dict | None, precision: str, default: int) -> tuple[i
     fused attention, else ``default`` (the forward section did not run or no such cell is ok)."""
     cells = [c for c in (forward or {}).get("cells", []) if not c["compiled"] and c["status"] == "ok"
              and c["precision"] == precision and c["attention"] == "fused"
-             and c.get("layout", "contiguous") == "contiguous"]  # the profile runs the model as loaded
+             and c["layout"] == "contiguous"]  # the profile runs the model as loaded
     if not cells:
         return default, "the default: no eager forward cell to pick from"
     best = max(cells, key=lambda c: c["clips_per_s"])
@@ -716,21 +716,11 @@ def model_stage(checkpoint: Path, device: torch.device, clips: int) -> float:
 
     Why: the job's "explain" stage runs each method's own forward; this is the classification alone.
     """
-    from istvt_explain.models import load_model
-    from istvt_explain.models.inference import optimize_for_inference
-    from istvt_explain.pipeline import PipelineOptions
+    def forward(model: torch.nn.Module, inputs: torch.Tensor) -> None:
+        with torch.inference_mode():
+            model(inputs)
 
-    model = optimize_for_inference(load_model(checkpoint, device=device))
-    batch = PipelineOptions().clips_per_call(device)
-    inputs = random_clips(model.config, batch, device)
-    with torch.inference_mode():
-        model(inputs)  # warm-up
-        synchronize(device)
-        start = time.perf_counter()
-        for first in range(0, clips, batch):
-            model(inputs[:min(batch, clips - first)])
-        synchronize(device)
-    return time.perf_counter() - start
+    return _over_the_job_clips(checkpoint, device, clips, forward)
 
 
 def method_stage(checkpoint: Path, device: torch.device, clips: int, method: str) -> float:
@@ -740,19 +730,29 @@ def method_stage(checkpoint: Path, device: torch.device, clips: int, method: str
     the stage's own overhead (gathering crops, copies, checks, taking results off the device).
     """
     from istvt_explain.attribution import explain
+    from istvt_explain.pipeline import PipelineOptions
+
+    precision = PipelineOptions(method=method).precision
+    return _over_the_job_clips(checkpoint, device, clips,
+                               lambda model, inputs: explain(model, inputs, method=method, precision=precision))
+
+
+def _over_the_job_clips(checkpoint: Path, device: torch.device, clips: int,
+                        call: Callable[[torch.nn.Module, torch.Tensor], object]) -> float:
+    """Seconds of ``call(model, batch)`` over ``clips`` random clips in the command's batches, after one
+    warm-up call, the model loaded and prepared as the command does."""
     from istvt_explain.models import load_model
     from istvt_explain.models.inference import optimize_for_inference
     from istvt_explain.pipeline import PipelineOptions
 
-    options = PipelineOptions(method=method)
     model = optimize_for_inference(load_model(checkpoint, device=device))
-    batch = options.clips_per_call(device)
+    batch = PipelineOptions().clips_per_call(device)
     inputs = random_clips(model.config, batch, device)
-    explain(model, inputs, method=method, precision=options.precision)  # warm-up
+    call(model, inputs)  # warm-up
     synchronize(device)
     start = time.perf_counter()
     for first in range(0, clips, batch):
-        explain(model, inputs[:min(batch, clips - first)], method=method, precision=options.precision)
+        call(model, inputs[:min(batch, clips - first)])
     synchronize(device)
     return time.perf_counter() - start
 
@@ -1058,10 +1058,10 @@ def forward_table(section: dict) -> list[str]:
              "| transformer TFLOP/s | vs eager contiguous | compile s | status |", "|" + "---|" * 12]
     skipped: dict[str, int] = {}
     eager = {(r["precision"], r["attention"], r["batch"]): r for r in section["cells"]
-             if not r["compiled"] and r.get("layout", "contiguous") == "contiguous"}
+             if not r["compiled"] and r["layout"] == "contiguous"}
     # Table order: each eager cell next to its twins (the run order puts compiled cells last).
     for r in sorted(section["cells"], key=lambda r: (r["precision"], r["attention"] != "fused", r["batch"],
-                                                    r["compiled"], r.get("layout", "contiguous"))):
+                                                    r["compiled"], r["layout"])):
         if r["status"].startswith("skipped"):  # one line per reason below the table, not a row per cell
             skipped[r["status"]] = skipped.get(r["status"], 0) + 1
             continue
