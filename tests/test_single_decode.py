@@ -7,13 +7,19 @@ outputs of the kept-frames path must be exactly those of decoding again.
 from __future__ import annotations
 
 import errno
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from e2e_support import probe, tiny_weights
 
-from istvt_explain.analysis.hard_samples import ClipScore, clips_from_videos
+from istvt_explain.analysis.hard_samples import (
+    ClipScore,
+    clips_from_videos,
+    explain_hard_samples,
+    rank_hard_samples,
+)
 from istvt_explain.cli import main
 from istvt_explain.data import frame_store
 from istvt_explain.data.cache import CacheSettings, open_cache
@@ -119,6 +125,31 @@ def test_preprocessing_and_hard_samples_decode_each_video_once(decoded_count, fa
                      for i in (0, 1))
     assert load(first).shape == load(second).shape == (6, 64, 64, 3)
     assert decoded_count[0] == frames
+
+
+def test_hard_samples_of_many_videos_decode_each_once_and_hold_only_the_last(decoded_count, model, face_video,
+                                                                              tmp_path: Path) -> None:
+    """Ranked clips interleave their videos; loading them video by video decodes each once, holding one."""
+    frames = len(face_video.boxes)
+    videos = [tmp_path / f"video{i}.mp4" for i in range(3)]
+    for video in videos:
+        shutil.copyfile(face_video.path, video)
+    # Scores that put the videos' clips in turn in every ranking: video0 clip 0, video1 clip 0, ...
+    probabilities = iter(np.linspace(0.95, 0.55, 6))
+    scores = [ClipScore(id=f"{video.stem}:{clip}", video=str(video), clip=clip, label=0,
+                        probability=float(next(probabilities))) for clip in (0, 1) for video in videos]
+    hard = rank_hard_samples(scores, top=6)
+    order = [s.video for s in hard.selected(6)]
+    assert sum(a != b for a, b in zip(order, order[1:], strict=False)) > len(videos) - 1  # not grouped by video
+    size, length = model.config.image_size, model.config.frames
+    source = clips_from_videos(size, length, keep_videos=1)
+    samples = explain_hard_samples(model, hard, source, methods=("rollout",), limit=6)
+    assert decoded_count[0] == 3 * frames, f"{decoded_count[0] // frames} decodes of 3 videos"
+    assert len(source.videos_kept) == 1
+    reference = extract_face_clips(face_video.path, image_size=size, frames=length)
+    assert [s.score.id for s in samples] == [s.id for s in hard.selected(6)]  # the ranking's order is kept
+    for sample in samples:
+        np.testing.assert_array_equal(sample.frames, reference.clips[sample.score.clip], err_msg=sample.score.id)
 
 
 def test_a_video_over_the_budget_is_decoded_again_with_the_same_result(decoded_count, model, face_video) -> None:

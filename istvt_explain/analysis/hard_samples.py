@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,34 +177,63 @@ def clips_from_array(clips: np.ndarray, scores: Sequence[ClipScore]) -> ClipSour
     return lambda score: clips[index[score.id]]
 
 
-def clips_from_videos(image_size: int, frames: int, *, stride: int | None = None,
-                      detector: str = "mtcnn", root: str | Path | None = None) -> ClipSource:
-    """A clip source that re-extracts clips from their videos (each video once, then cached).
+class VideoClipSource:
+    """A clip source that re-extracts clips from their videos, keeping the last few videos' clips.
+
+    Only the last ``keep_videos`` videos asked for are kept, not every video: a selection spread
+    over a thousand videos must not hold them all in memory.  Ask for clips video by video
+    (``explain_hard_samples`` does) and each video is decoded once.
 
     When the score knows the clip's frame numbers, the clip with those frames is taken;
     otherwise the clip with the same index.
     """
-    from ..data.clips import extract_face_clips
 
-    cache: dict[str, Any] = {}
+    def __init__(self, image_size: int, frames: int, *, stride: int | None = None, detector: str = "mtcnn",
+                 root: str | Path | None = None, keep_videos: int = 2) -> None:
+        if keep_videos < 1:
+            raise ValueError(f"keep_videos must be >= 1, got {keep_videos}")
+        self.image_size, self.frames, self.stride, self.detector = image_size, frames, stride, detector
+        self.root = Path(root) if root is not None else None
+        self.keep_videos = keep_videos
+        self._kept: OrderedDict[str, Any] = OrderedDict()
 
-    def load(score: ClipScore) -> np.ndarray:
-        path = Path(root) / score.video if root is not None else Path(score.video)
-        if score.video not in cache:
-            if not path.is_file():
-                raise InputError(f"{path}: video of clip {score.id} not found (use --root to say where videos are)")
-            cache[score.video] = extract_face_clips(path, image_size=image_size, frames=frames, stride=stride,
-                                                    detector=detector)
-        found = cache[score.video]
+    @property
+    def videos_kept(self) -> list[str]:
+        """The videos whose clips are held now, oldest first."""
+        return list(self._kept)
+
+    def _clips_of(self, score: ClipScore) -> Any:
+        if score.video in self._kept:
+            self._kept.move_to_end(score.video)
+            return self._kept[score.video]
+        from ..data.clips import extract_face_clips
+
+        path = self.root / score.video if self.root is not None else Path(score.video)
+        if not path.is_file():
+            raise InputError(f"{path}: video of clip {score.id} not found (use --root to say where videos are)")
+        while len(self._kept) >= self.keep_videos:
+            self._kept.popitem(last=False)
+        found = extract_face_clips(path, image_size=self.image_size, frames=self.frames, stride=self.stride,
+                                   detector=self.detector)
+        self._kept[score.video] = found
+        return found
+
+    def __call__(self, score: ClipScore) -> np.ndarray:
+        found = self._clips_of(score)
         if score.frame_indices is not None:
             hits = np.flatnonzero((found.frame_indices == np.asarray(score.frame_indices)).all(axis=1))
             if len(hits):
                 return found.clips[int(hits[0])]
         if not 0 <= score.clip < len(found.frame_indices):
-            raise InputError(f"{path}: clip {score.clip} asked for, the video gives {len(found.frame_indices)}")
+            raise InputError(f"{score.video}: clip {score.clip} asked for, the video gives "
+                             f"{len(found.frame_indices)}")
         return found.clips[score.clip]
 
-    return load
+
+def clips_from_videos(image_size: int, frames: int, *, stride: int | None = None, detector: str = "mtcnn",
+                      root: str | Path | None = None, keep_videos: int = 2) -> VideoClipSource:
+    """A clip source that re-extracts clips from their videos (``VideoClipSource``)."""
+    return VideoClipSource(image_size, frames, stride=stride, detector=detector, root=root, keep_videos=keep_videos)
 
 
 def score_dataset_clips(model: torch.nn.Module, dataset: Sequence[Mapping[str, Any]],
@@ -249,7 +279,11 @@ def explain_hard_samples(model: torch.nn.Module, hard: HardSamples, source: Clip
     if not chosen:
         return []
     reasons = hard.reasons()
-    frames = np.stack([source(s) for s in chosen])
+    # Loaded video by video (a stable sort keeps each video's clips in rank order), so that a
+    # source that re-extracts clips decodes each video once while holding only a few.
+    loading_order = sorted(range(len(chosen)), key=lambda i: chosen[i].video)
+    loaded = {i: source(chosen[i]) for i in loading_order}
+    frames = np.stack([loaded[i] for i in range(len(chosen))])
     samples = [ExplainedSample(s, frames[i], {}, reasons[s.id]) for i, s in enumerate(chosen)]
     for method in methods:
         options = dict((method_options or {}).get(method, {}))
