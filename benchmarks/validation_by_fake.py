@@ -2,7 +2,8 @@
 
 Why: ``istvt-explain train`` logs one validation AUC per epoch, over every kind of fake together; this says
 which kind a checkpoint finds.  The clips are the config's validation split, drawn exactly as training
-draws them (seeded), so two checkpoints are compared on the very same clips.
+draws them (seeded), so two checkpoints are compared on the very same clips; ``--split train`` scores the
+training people's clips the same way, which shows how much of what a checkpoint finds is its own people.
 
     python benchmarks/validation_by_fake.py --config demo_swap --weights istvt_explain/assets/demo_tiny.safetensors
     python benchmarks/validation_by_fake.py --config demo_swap --weights runs/demo_swap/calibrated.safetensors
@@ -25,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="demo_swap")
     parser.add_argument("--weights", required=True)
-    parser.add_argument("--split", default="val", choices=("val", "test"))
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"),
+                        help="train: the training people's clips, drawn as training draws them (how far it fits them)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

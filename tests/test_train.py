@@ -51,6 +51,10 @@ def test_shipped_training_configs_load_with_their_documented_settings():
     assert more.data.test_pictures == demo.data.test_pictures and more.data.swap_share == 0.5
     added = set(more.data.train_pictures) - set(swap.data.train_pictures)
     assert len(added) == 18 and {"caltech_f01", "vitallens_1"} <= added
+    clean = load_config("demo_swap_clean")  # the diagnostic: swaps only, nothing degraded, sharp colour people only
+    assert clean.data.test_pictures == demo.data.test_pictures and clean.data.swap_share == 1.0
+    assert set(clean.data.degrade.values()) == {0.0} and not clean.data.degrade_eval
+    assert not {"camera", "lfw_subset[0:80]"} & set(clean.data.train_pictures)
 
 
 @pytest.mark.parametrize("raw, key", [
