@@ -19,10 +19,11 @@ import torch
 from matplotlib.figure import Figure
 
 from ..attribution.explanation import Explanation
+from ..models.device import model_device
 from ..render.figures import blend, heat_to_pixels, normalized_temporal
 from ..render.style import COLUMN_WIDTH, figure_png, figure_style
 from .attention import HeadAttention, head_attention
-from .common import ExplainFn, explain_batched, model_device, model_input
+from .common import ExplainFn, explain_batched, model_input
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..attribution.explanation import Explanation
 from ..errors import InputError
+from ..models.device import model_device
 from .common import ExplainFn, explain_batched, fake_probabilities
+
+if TYPE_CHECKING:
+    from ..data.clips import VideoClips
 
 EPS = 1e-7
 REASONS = ("false_negative", "false_positive", "high_loss", "near_threshold")
@@ -195,14 +199,14 @@ class VideoClipSource:
         self.image_size, self.frames, self.stride, self.detector = image_size, frames, stride, detector
         self.root = Path(root) if root is not None else None
         self.keep_videos = keep_videos
-        self._kept: OrderedDict[str, Any] = OrderedDict()
+        self._kept: OrderedDict[str, VideoClips] = OrderedDict()
 
     @property
     def videos_kept(self) -> list[str]:
         """The videos whose clips are held now, oldest first."""
         return list(self._kept)
 
-    def _clips_of(self, score: ClipScore) -> Any:
+    def _clips_of(self, score: ClipScore) -> VideoClips:
         if score.video in self._kept:
             self._kept.move_to_end(score.video)
             return self._kept[score.video]
@@ -243,8 +247,6 @@ def score_dataset_clips(model: torch.nn.Module, dataset: Sequence[Mapping[str, A
     ``ClipScore.clip`` is the item's index, so ``clips_from_dataset_items`` finds it
     again without holding every clip in memory.
     """
-    from .common import model_device
-
     indices = list(range(len(dataset))) if indices is None else list(indices)
     device = model_device(model)
     out: list[ClipScore] = []
