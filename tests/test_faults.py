@@ -834,7 +834,7 @@ def test_a_full_disk_ends_the_scan_in_one_line_with_nothing_half_written(demo_me
     write_bytes = Path.write_bytes
 
     def filling_up(self: Path, data: bytes) -> int:
-        if re.fullmatch(r"\.b-\w+\.json\.\w+\.part", self.name):
+        if re.fullmatch(r"\.b-\w+\.json\..+\.part", self.name):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return write_bytes(self, data)
 
@@ -1094,9 +1094,51 @@ def _age(paths: list[Path], seconds: float) -> None:
         os.utime(path, (time.time() + seconds, time.time() + seconds))
 
 
-def test_stale_temporaries_of_a_killed_main_command_are_removed_at_the_next_run(demo_media, tmp_path, capsys):
+@pytest.fixture
+def other_writers():
+    """Writer tags (as ``data._files.writer_tag`` names a process) of a living process, of one that has
+    ended, and of a living pid with another start time (a pid reused since the writer died)."""
+    from istvt_explain.data._files import process_start_time
+
+    living = subprocess.Popen(["sleep", "60"])
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    started = process_start_time(living.pid)
+    assert started is not None, "the tag needs /proc"
+    try:
+        yield {"living": f"w{living.pid}-{started}", "ended": f"w{ended.pid}-{started}",
+               "reused": f"w{living.pid}-{int(started) + 1}"}
+    finally:
+        living.kill()
+        living.wait()
+
+
+def test_an_older_temporary_goes_unless_the_process_that_writes_it_still_runs(other_writers, tmp_path):
+    """Before: every temporary older than the run went, so a run started earlier and still writing the same
+    output lost its file, and failed when it moved it into place."""
+    from istvt_explain.data._files import atomic_write, remove_stale_parts, temporary_prefix
+
+    parts = {who: tmp_path / f".report.json.{tag}.a1b2c3d4.part" for who, tag in other_writers.items()}
+    parts["untagged"] = tmp_path / ".report.json.q1w2e3r4.part"  # an older version's name
+    parts["this process"] = tmp_path / f"{temporary_prefix('report.json')}z9y8x7w6.part"  # left by a failed call
+    for path in parts.values():
+        path.write_bytes(b"half written")
+    _age(list(parts.values()), -3600)
+    removed = remove_stale_parts(tmp_path, [".report.json.*.part"], time.time())
+    assert sorted(p.name for p in removed) == sorted(parts[w].name for w in ("ended", "reused", "untagged",
+                                                                             "this process"))
+    assert [p for p in parts.values() if p.exists()] == [parts["living"]]
+
+    names = []
+    atomic_write(tmp_path / "report.json", lambda tmp: names.append(Path(tmp).name) or Path(tmp).write_text("{}"))
+    assert names[0].startswith(temporary_prefix("report.json")) and names[0].endswith(".part")
+
+
+def test_stale_temporaries_of_a_killed_main_command_are_removed_at_the_next_run(demo_media, tmp_path, capsys,
+                                                                                 other_writers):
     """Only the temporaries named after this run's own outputs (staged file or folder, the video writer's
-    own) go, and only those older than the run: another run's, at work meanwhile, stays."""
+    own) go, and only those older than the run whose writer is gone: another run's, at work meanwhile,
+    stays, even when it started before this one."""
     from istvt_explain.cli import main
 
     video, weights = demo_media
@@ -1104,18 +1146,21 @@ def test_stale_temporaries_of_a_killed_main_command_are_removed_at_the_next_run(
     (out / ".frames.a1b2c3d4.part").mkdir(parents=True)
     (out / ".frames.a1b2c3d4.part" / "01_frame000003.png").write_bytes(b"half written")
     stale = [out / ".heatmap.mp4.abc123.part", out / ".heatmap.mp4.k3j2h1g0.part.mp4",
-             out / "..heatmap.mp4.k3j2h1g0.part.mp4.x9y8z7w6.part", out / ".report.json.q1w2e3r4.part.json"]
+             out / "..heatmap.mp4.k3j2h1g0.part.mp4.x9y8z7w6.part", out / ".report.json.q1w2e3r4.part.json",
+             out / f".heatmap.mp4.{other_writers['ended']}.k3j2h1g0.part.mp4"]
     foreign = [out / ".other.part", out / "heatmap.mp4.part", out / ".notes.mp4.abc123.part"]
     busy = out / ".heatmap.mp4.fresh1.part"
-    for path in [*stale, *foreign, busy]:
+    earlier_run = [out / f".heatmap.mp4.{other_writers['living']}.p0o9i8u7.part.mp4",
+                   out / f".report.json.{other_writers['living']}.l1k2j3h4.part.json"]
+    for path in [*stale, *foreign, busy, *earlier_run]:
         path.write_bytes(b"half written")
     stale.append(out / ".frames.a1b2c3d4.part")
-    _age([*stale, *foreign], -3600)
+    _age([*stale, *foreign, *earlier_run], -3600)
     _age([busy], 3600)
     code = main([str(video), "--weights", str(weights), "--detector", "haar", "--method", "rollout", "-q",
                  "--out", str(out / "heatmap.mp4"), "--json", str(out / "report.json"), "--frames", str(out / "frames")])
     assert code == 0, capsys.readouterr().err
-    assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in [*foreign, busy])
+    assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in [*foreign, busy, *earlier_run])
     assert (out / "heatmap.mp4").is_file() and (out / "report.json").is_file()
 
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data._files import part_pattern, public_mode, remove_stale_parts
+from ..data._files import part_pattern, public_mode, remove_stale_parts, temporary_prefix
 from .errors import UserError
 
 
@@ -75,7 +75,7 @@ class StagedOutputs:
         if not parent.is_dir():
             raise UserError(f"{final}: cannot write {option}: folder {parent} does not exist")
         remove_stale_parts(parent, stale_temporaries(final.name), self.started)
-        prefix = f".{final.name}."
+        prefix = temporary_prefix(final.name)
         try:
             if directory:
                 temp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".part", dir=parent))

@@ -2,8 +2,9 @@
 
 Every output of the package (checkpoints, logs, cache entries, scan records, JSON) is written to
 a temporary name beside its target and renamed over it, with the permissions the umask gives
-(``mkstemp``'s private 0600 would survive the rename).  Temporary names carry a ``.part`` suffix,
-and ``pid_alive`` tells whether the process that left one is still at work.  ``sigterm_as_interrupt``
+(``mkstemp``'s private 0600 would survive the rename).  Temporary names carry a ``.part`` suffix and
+the writer's tag (``temporary_prefix``: its pid and start time), so ``pid_alive`` tells whether the
+process that left one is still at work.  ``sigterm_as_interrupt``
 makes a kill by SIGTERM (a job scheduler, ``timeout``, ``docker stop``) unwind as Ctrl-C does, so
 that the temporaries of the writes in progress are removed on the way out; ``remove_stale_parts``
 deletes those a SIGKILL left, at the next run.  ``exit_with_parent`` ends a worker process whose
@@ -12,8 +13,10 @@ parent is gone, however it went (a SIGKILL runs no clean-up in the parent).
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
+import re
 import shutil
 import signal
 import stat
@@ -37,6 +40,34 @@ def public_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~umask()
 
 
+_WRITER_TAG = re.compile(r"\.w(\d+)(?:-(\d+))?\.")  # the tag ``temporary_prefix`` puts in a name
+
+
+@functools.cache
+def writer_tag() -> str:
+    """``w<pid>-<start>``: this process, as it names itself in its temporaries (``w<pid>`` where the
+    kernel gives no start time).  Why the start time: a pid is reused; with it, a temporary of a
+    process that died is never taken for a living one's."""
+    started = process_start_time(os.getpid())
+    return f"w{os.getpid()}" if started is None else f"w{os.getpid()}-{started}"
+
+
+def temporary_prefix(name: str) -> str:
+    """The prefix of every temporary this process writes for the output ``name``: ``.NAME.<writer_tag>.``
+    (``mkstemp`` adds random letters and the ``.part`` suffix).  It still matches ``part_pattern``."""
+    return f".{name}.{writer_tag()}."
+
+
+def written_by_a_living_process(part: str | os.PathLike) -> bool:
+    """Whether the temporary ``part`` names a writer (``temporary_prefix``) other than this process that
+    still runs.  An untagged name (an older version's) names no writer: False."""
+    match = _WRITER_TAG.search(Path(part).name)
+    if match is None:
+        return False
+    pid, started = int(match[1]), match[2]
+    return pid != os.getpid() and pid_alive(pid, started)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
     """Call ``write(temporary_path)`` and rename the result over ``path``: no half-written files.
 
@@ -44,7 +75,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Non
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -68,19 +99,22 @@ def part_pattern(name: str) -> str:
 
 def remove_stale_parts(folder: str | os.PathLike, patterns: Iterable[str], before: float) -> list[Path]:
     """Delete the temporaries in ``folder`` that match ``patterns`` (globs of this package's own
-    temporary names) and were last changed before ``before`` (a wall-clock time: the run's start).
+    temporary names) and were last changed before ``before`` (a wall-clock time: the run's start),
+    unless their writer still runs (``written_by_a_living_process``).
 
     Why: a run killed by SIGKILL (or power loss) removes nothing, and its ``.part`` files can be as
     large as the outputs.  Only our names, so that no file of the user's goes; only older ones, so
-    that another run writing meanwhile keeps its own.  A staged folder goes with its content; what
-    cannot be removed stays (this is housekeeping, never a reason to fail).
+    that another run writing meanwhile keeps its own; and never one whose writer is alive, so that a
+    run that started earlier and is still writing the same output (its temporary older than this
+    run's start) keeps it too.  A staged folder goes with its content; what cannot be removed stays
+    (this is housekeeping, never a reason to fail).
     """
     removed = []
     for pattern in dict.fromkeys(patterns):
         for part in Path(folder).glob(pattern):
             try:
                 info = part.lstat()
-                if info.st_mtime >= before:
+                if info.st_mtime >= before or written_by_a_living_process(part):
                     continue
                 if stat.S_ISDIR(info.st_mode):
                     shutil.rmtree(part)

@@ -25,7 +25,7 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from ._files import public_mode
+from ._files import public_mode, temporary_prefix
 from .clock import FrameTimes
 from .containers import container_for
 
@@ -297,7 +297,8 @@ class VideoWriter:
             return
         if self.path.parent and not self.path.parent.is_dir():
             raise InputError(f"{self.path}: the folder {self.path.parent} does not exist")
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        fd, self._tmp = tempfile.mkstemp(prefix=temporary_prefix(self.path.name), suffix=".part",
+                                         dir=self.path.parent)
         os.close(fd)
         try:
             os.chmod(self._tmp, public_mode())  # mkstemp's 0600 would survive the rename

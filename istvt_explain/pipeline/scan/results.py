@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...data._files import public_mode, remove_stale_parts, write_atomic
+from ...data._files import public_mode, remove_stale_parts, temporary_prefix, write_atomic
 from ...errors import InputError
 from ...render.index import write_index_page
 from .discovery import printable, video_key
@@ -172,7 +172,7 @@ def append_row(folder: ResultsFolder, row: ScanRow) -> None:
     """
     path = folder.root / "results.csv"
     if not path.exists():
-        fd, tmp = tempfile.mkstemp(prefix=".results.csv.", suffix=".part", dir=folder.root)
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix("results.csv"), suffix=".part", dir=folder.root)
         try:
             os.write(fd, _csv_text([], header=True).encode("utf-8"))
             os.fchmod(fd, public_mode())
