@@ -1134,6 +1134,25 @@ def test_an_older_temporary_goes_unless_the_process_that_writes_it_still_runs(ot
     assert names[0].startswith(temporary_prefix("report.json")) and names[0].endswith(".part")
 
 
+def test_a_forked_worker_names_itself_not_its_parent_in_its_temporaries():
+    """Preprocessing workers are forked: a tag remembered by the parent would make the parent's next
+    clean-up take the workers' half-built entries for its own leftovers."""
+    import multiprocessing
+
+    from istvt_explain.data._files import writer_tag
+
+    parent = writer_tag()
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child_tag, child_pid = pool.apply(_tag_and_pid)
+    assert child_tag != parent and child_tag.startswith(f"w{child_pid}-")
+
+
+def _tag_and_pid() -> tuple[str, int]:
+    from istvt_explain.data._files import writer_tag
+
+    return writer_tag(), os.getpid()
+
+
 def test_stale_temporaries_of_a_killed_main_command_are_removed_at_the_next_run(demo_media, tmp_path, capsys,
                                                                                  other_writers):
     """Only the temporaries named after this run's own outputs (staged file or folder, the video writer's

@@ -43,13 +43,17 @@ def public_mode(directory: bool = False) -> int:
 _WRITER_TAG = re.compile(r"\.w(\d+)(?:-(\d+))?\.")  # the tag ``temporary_prefix`` puts in a name
 
 
-@functools.cache
 def writer_tag() -> str:
     """``w<pid>-<start>``: this process, as it names itself in its temporaries (``w<pid>`` where the
     kernel gives no start time).  Why the start time: a pid is reused; with it, a temporary of a
     process that died is never taken for a living one's."""
-    started = process_start_time(os.getpid())
-    return f"w{os.getpid()}" if started is None else f"w{os.getpid()}-{started}"
+    return _writer_tag(os.getpid())  # keyed by pid: a forked worker must not inherit its parent's tag
+
+
+@functools.cache
+def _writer_tag(pid: int) -> str:
+    started = process_start_time(pid)
+    return f"w{pid}" if started is None else f"w{pid}-{started}"
 
 
 def temporary_prefix(name: str) -> str:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
-from ._files import atomic_write, pid_alive
+from ._files import atomic_write, writer_tag, written_by_a_living_process
 
 if TYPE_CHECKING:
     from .clips import VideoClips
@@ -138,7 +138,7 @@ def discard_entry(cache_dir: Path, key: str) -> None:
     folder = video_dir(cache_dir, key)
     if not folder.exists():
         return
-    trash = Path(cache_dir) / ".tmp" / f"{key}.broken.{os.getpid()}"
+    trash = Path(cache_dir) / ".tmp" / f"{key}.broken.{writer_tag()}.part"
     trash.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(trash, ignore_errors=True)
     try:
@@ -203,8 +203,7 @@ def _remove_stale_parts(cache_dir: Path) -> None:
     if not parts.is_dir():
         return
     for part in parts.iterdir():
-        pid = part.name.rsplit(".", 1)[-1]
-        if not pid.isdigit() or not pid_alive(int(pid)) or int(pid) == os.getpid():
+        if not written_by_a_living_process(part):
             shutil.rmtree(part, ignore_errors=True)
 
 
@@ -213,7 +212,7 @@ def store_video(cache_dir: Path, entry: VideoEntry, clips: VideoClips) -> bool:
     final = video_dir(cache_dir, entry.key)
     if final.exists():
         return False
-    part = Path(cache_dir) / ".tmp" / f"{entry.key}.{os.getpid()}"
+    part = Path(cache_dir) / ".tmp" / f"{entry.key}.{writer_tag()}.part"
     shutil.rmtree(part, ignore_errors=True)
     part.mkdir(parents=True)
     try:
