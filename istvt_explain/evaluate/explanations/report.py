@@ -79,10 +79,14 @@ def _plain(value: Any) -> Any:
     return value.__dict__ if isinstance(value, Interval) else str(value)
 
 
+def _people(count: int) -> str:
+    return "1 person" if count == 1 else f"{count} people"
+
+
 def to_markdown(result: JudgingResult, contrasts: int = 12) -> str:
     """Verdicts first, then the margins behind them, the clearest contrasts and the notes."""
     s = result.settings
-    lines = [f"{result.clips} clips of {result.identities} people ({result.manipulated} manipulated). Verdicts: "
+    lines = [f"{result.clips} clips of {_people(result.identities)} ({result.manipulated} manipulated). Verdicts: "
              f"pass / fail / n/a. A verdict passes when every margin it rests on is above 0 over people (the "
              f"bootstrap resamples people), after Holm's correction over the run's {result.family} margins "
              f"(family-wise error rate {s.alpha:g}). Deletion and insertion are judged per explained class.", "",
@@ -148,7 +152,7 @@ def gains_figure(result: JudgingResult) -> Figure:
             ax.set_yticklabels(names)
             ax.tick_params(axis="x", labelsize=6)
         fig.suptitle(f"Margins of the verdicts, mean over people and 95 % interval ({result.clips} clips, "
-                     f"{result.identities} people, {result.model_name or 'model'}); a pass needs every margin "
+                     f"{_people(result.identities)}, {result.model_name or 'model'}); a pass needs every margin "
                      "above 0", fontsize=8)
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))  # room for the title above the panels
     return fig
