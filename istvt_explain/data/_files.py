@@ -65,7 +65,9 @@ def temporary_prefix(name: str) -> str:
 def written_by_a_living_process(part: str | os.PathLike) -> bool:
     """Whether the temporary ``part`` names a writer (``temporary_prefix``) other than this process that
     still runs.  An untagged name (an older version's) names no writer: False."""
-    match = _WRITER_TAG.search(Path(part).name)
+    # the last tag: the output's own name may hold something tag-like, and a temporary of a
+    # temporary (the video writer's, inside a staged output) names the same process twice
+    match = next(reversed(list(_WRITER_TAG.finditer(Path(part).name))), None)
     if match is None:
         return False
     pid, started = int(match[1]), match[2]
