@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import shutil
@@ -174,6 +175,19 @@ def test_clips_of_short_videos_share_model_calls() -> None:
     items = [item("a", 2), item("b", None), item("c", 1), item("d", 1), item("e", 9), item("f", 3)]
     groups = [[p.name for p, _, _ in g] for g in _batches(items, batch_size=4)]
     assert groups == [["a", "b", "c", "d"], ["e", "f"]]
+
+    # errors with no clips waiting go at once, each its own group: before, a run of unreadable files was
+    # held to the end of the scan (the next clips, or the end), and a kill lost all their records
+    items = [item("x", None), item("y", None), item("z", 2), item("w", None), item("v", 2)]
+    groups = [[p.name for p, _, _ in g] for g in _batches(items, batch_size=4)]
+    assert groups == [["x"], ["y"], ["z", "w", "v"]]
+
+    def unreadable_files():  # a stream that is never exhausted: every group must come without the end
+        while True:
+            yield item("junk", None)
+
+    first_groups = itertools.islice(_batches(unreadable_files(), batch_size=4), 3)
+    assert [[p.name for p, _, _ in g] for g in first_groups] == [["junk"]] * 3
 
 
 def test_batched_scores_equal_one_video_at_a_time(first_scan, inputs) -> None:

@@ -233,14 +233,17 @@ def _batches(faces: Iterable[tuple[Path, Any, float]], batch_size: int) -> Itera
     """Group consecutive videos so that their clips fill whole model calls.
 
     A group ends when its clips fill a whole number of batches, when it holds ``MAX_GROUP_BATCHES``
-    batches' worth, or at the end; videos without clips (errors) ride along and are recorded as such.
+    batches' worth, or at the end.  A video without clips (an error) rides along with clips that wait
+    for their batch, and is recorded with them; when none wait, it is a group of its own at once, so
+    that its record is on disk as soon as it is known (a folder of unreadable files is not held back
+    to the end of the scan, where a kill would lose every record).
     """
     group: list[tuple[Path, Any, float]] = []
     clips = 0
     for item in faces:
         group.append(item)
         clips += _clip_count(item[1])
-        if clips and (clips % batch_size == 0 or clips >= MAX_GROUP_BATCHES * batch_size):
+        if not clips or clips % batch_size == 0 or clips >= MAX_GROUP_BATCHES * batch_size:
             yield group
             group, clips = [], 0
     if group:
